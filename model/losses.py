@@ -1,0 +1,105 @@
+"""Losses of the SPADE recipe: GAN (hinge / least squares / original), feature matching, KL, VGG."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def gan_loss(preds: list[list[torch.Tensor]], target_is_real: bool, for_discriminator: bool,
+             mode: str = "hinge") -> torch.Tensor:
+    """Average over discriminator scales of the loss on each scale's last output."""
+    total = 0.0
+    for feats in preds:
+        p = feats[-1]
+        if mode == "hinge":
+            if for_discriminator:
+                # real: mean(relu(1 - D)); fake: mean(relu(1 + D))
+                total = total + (F.relu(1 - p) if target_is_real else F.relu(1 + p)).mean()
+            else:
+                total = total - p.mean()  # generator: push D(fake) up
+        elif mode == "ls":
+            total = total + F.mse_loss(p, torch.full_like(p, 1.0 if target_is_real else 0.0))
+        elif mode == "original":
+            total = total + F.binary_cross_entropy_with_logits(
+                p, torch.full_like(p, 1.0 if target_is_real else 0.0))
+        else:
+            raise ValueError(f"unknown GAN loss mode {mode!r}")
+    return total / len(preds)
+
+
+def feature_matching_loss(fake: list[list[torch.Tensor]], real: list[list[torch.Tensor]],
+                          weight: float = 10.0) -> torch.Tensor:
+    """L1 between D's intermediate features on fake and real, all stages but the last."""
+    num_d = len(fake)
+    total = 0.0
+    for f_feats, r_feats in zip(fake, real):
+        for f, r in zip(f_feats[:-1], r_feats[:-1]):
+            total = total + F.l1_loss(f, r.detach()) * weight / num_d
+    return total
+
+
+def kl_loss(mu: torch.Tensor, logvar: torch.Tensor, weight: float = 0.05) -> torch.Tensor:
+    """KL(N(mu, sigma) || N(0, 1)), summed as in the release, times its weight."""
+    return -0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp()) * weight
+
+
+# VGG19 "features" layer layout: numbers are conv widths, "M" is a 2x2 max-pool.
+_VGG19 = [64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512, "M", 512, 512, 512, 512]
+_SLICE_ENDS = [2, 7, 12, 21, 30]   # after relu1_1, relu2_1, relu3_1, relu4_1, relu5_1
+_SLICE_WEIGHTS = [1 / 32, 1 / 16, 1 / 8, 1 / 4, 1.0]
+
+
+class VGGLoss(nn.Module):
+    """Perceptual loss on VGG19 features, from a LOCAL weights file only (never downloaded).
+
+    The file is a torchvision-style state dict (keys features.N.weight / features.N.bias),
+    as .safetensors or a weights-only .pth.
+    """
+
+    def __init__(self, weights_path: str | Path):
+        super().__init__()
+        layers: list[nn.Module] = []
+        cin = 3
+        for v in _VGG19:
+            if v == "M":
+                layers.append(nn.MaxPool2d(2, 2))
+            else:
+                layers += [nn.Conv2d(cin, v, 3, padding=1), nn.ReLU()]
+                cin = v
+        self.features = nn.Sequential(*layers[: _SLICE_ENDS[-1]])
+        state = _load_state(weights_path)
+        state = {k: v for k, v in state.items() if k.startswith("features.")
+                 and int(k.split(".")[1]) < _SLICE_ENDS[-1]}
+        self.load_state_dict(state, strict=True)
+        self.requires_grad_(False).eval()
+        self.register_buffer("mean", torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1))
+        self.register_buffer("std", torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1))
+
+    def _feats(self, x: torch.Tensor) -> list[torch.Tensor]:
+        x = ((x + 1) / 2 - self.mean) / self.std  # [-1, 1] -> ImageNet normalisation
+        out, start = [], 0
+        for end in _SLICE_ENDS:
+            x = self.features[start:end](x)
+            out.append(x)
+            start = end
+        return out
+
+    def forward(self, fake: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
+        loss = 0.0
+        for w, f, r in zip(_SLICE_WEIGHTS, self._feats(fake), self._feats(real)):
+            loss = loss + w * F.l1_loss(f, r.detach())
+        return loss
+
+
+def _load_state(path: str | Path) -> dict[str, torch.Tensor]:
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"VGG19 weights file not found: {path}")
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+        return load_file(str(path))
+    return torch.load(path, map_location="cpu", weights_only=True)
