@@ -118,7 +118,7 @@ PRESETS: dict[str, ModelConfig] = {
                               crop_size=512, aspect_ratio=2.0, num_upsampling_layers="more",
                               dataset="cityscapes"),
     "landscapes": ModelConfig(name="landscapes", label_nc=16, contain_dontcare_label=False, use_instance=False,
-                              ngf=32, ndf=32, spade_hidden=64, crop_size=256, num_upsampling_layers="normal",
+                              ngf=16, ndf=32, spade_hidden=32, crop_size=256, num_upsampling_layers="normal",
                               param_free_norm="syncbatch", use_vae=True, dataset="landscapes"),
 }
 

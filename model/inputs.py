@@ -25,15 +25,15 @@ def instance_edges(inst: torch.Tensor) -> torch.Tensor:
 def check_label_ids(labels: torch.Tensor, cfg: ModelConfig) -> torch.Tensor:
     """Validate class ids and map 255 to the don't-care channel. Raises ValueError naming bad ids."""
     labels = labels.long()
+    valid = (labels >= 0) & (labels < cfg.label_nc)
     if cfg.contain_dontcare_label:
-        labels = torch.where(labels == DONTCARE, torch.full_like(labels, cfg.label_nc), labels)
-        valid = (labels >= 0) & (labels <= cfg.label_nc)
-    else:
-        valid = (labels >= 0) & (labels < cfg.label_nc)
+        valid |= labels == DONTCARE
     if not bool(valid.all()):
         bad = torch.unique(labels[~valid])[:8].tolist()
         allowed = f"0..{cfg.label_nc - 1}" + (" or 255 (don't care)" if cfg.contain_dontcare_label else "")
         raise ValueError(f"label ids {bad} are not classes of this model (allowed: {allowed})")
+    if cfg.contain_dontcare_label:
+        labels = torch.where(labels == DONTCARE, torch.full_like(labels, cfg.label_nc), labels)
     return labels
 
 
