@@ -25,16 +25,16 @@ def _down(cin: int, cout: int) -> nn.Sequential:
 class ConvEncoder(nn.Module):
     INPUT_SIZE = 256  # style images are resized to this before encoding
 
-    def __init__(self, ndf: int = 64, z_dim: int = 256, crop_size: int = 256):
+    def __init__(self, ndf: int = 64, z_dim: int = 256):
         super().__init__()
         self.layer1 = _down(3, ndf)             # 256 -> 128
         self.layer2 = _down(ndf, ndf * 2)       # -> 64
         self.layer3 = _down(ndf * 2, ndf * 4)   # -> 32
         self.layer4 = _down(ndf * 4, ndf * 8)   # -> 16
         self.layer5 = _down(ndf * 8, ndf * 8)   # -> 8
-        self.has_layer6 = crop_size >= 256
-        if self.has_layer6:
-            self.layer6 = _down(ndf * 8, ndf * 8)  # -> 4
+        # The input is always resized to 256, so six stride-2 layers always reach 4x4
+        # (the release drops layer6 for crops < 256, which then cannot reach fc_mu's size).
+        self.layer6 = _down(ndf * 8, ndf * 8)  # -> 4
         s0 = 4
         self.fc_mu = nn.Linear(ndf * 8 * s0 * s0, z_dim)
         self.fc_var = nn.Linear(ndf * 8 * s0 * s0, z_dim)
@@ -49,7 +49,6 @@ class ConvEncoder(nn.Module):
         x = self.layer3(act(x))
         x = self.layer4(act(x))
         x = self.layer5(act(x))
-        if self.has_layer6:
-            x = self.layer6(act(x))
+        x = self.layer6(act(x))
         x = act(x).flatten(1)                   # (B, 8ndf*4*4)
         return self.fc_mu(x), self.fc_var(x)

@@ -33,7 +33,7 @@ class SpadeModel:
 
 def build_networks(cfg: ModelConfig) -> tuple[SPADEGenerator, ConvEncoder | None]:
     g = SPADEGenerator(cfg)
-    e = ConvEncoder(cfg.ndf, cfg.z_dim, cfg.crop_size) if cfg.use_vae else None
+    e = ConvEncoder(cfg.ndf, cfg.z_dim) if cfg.use_vae else None
     return g, e
 
 
