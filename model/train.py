@@ -268,7 +268,10 @@ class Trainer:
         sampler = StepSampler(length, self.tc.batch_size, self.rank, self.world, self.tc.seed, self.step)
         return DataLoader(_Indexed(ds), batch_size=self.tc.batch_size, sampler=sampler,
                           num_workers=self.tc.num_workers, persistent_workers=self.tc.num_workers > 0,
-                          pin_memory=self.device.type == "cuda")
+                          pin_memory=self.device.type == "cuda",
+                          # its own generator: creating the iterator must not draw from the global
+                          # RNG, or a resumed run would sample different noise from then on
+                          generator=torch.Generator().manual_seed(self.tc.seed))
 
     def to_inputs(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
         mf = torch.channels_last if self.tc.channels_last else torch.contiguous_format
@@ -354,7 +357,20 @@ class Trainer:
             "history": json.dumps(self.history[-20000:]),
         }
 
+    @torch.no_grad()
+    def average_bn_stats(self) -> None:
+        """Average BN running statistics over ranks (each rank saw different batches; without
+        SyncBatchNorm, e.g. on CPU with gloo, they drift apart). Weights are already identical."""
+        if not self.distributed:
+            return
+        for m in list(unwrap(self.G).modules()) + (list(self.G_ema.modules()) if self.G_ema is not None else []):
+            if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.running_mean is not None:
+                for b in (m.running_mean, m.running_var):
+                    dist.all_reduce(b)
+                    b.div_(self.world)
+
     def save_checkpoint(self) -> None:
+        self.average_bn_stats()  # collective: every rank calls it
         if self.is_main:
             self.out.mkdir(parents=True, exist_ok=True)
             save_atomic(self.state(), self.ckpt_path)
@@ -477,7 +493,7 @@ class Trainer:
                 seg, real = self.to_inputs(batch)
                 losses = self.train_step(seg, real)
                 bar.update(1)
-                if self.step % tc.log_every == 0:
+                if self.step % tc.log_every == 0 or self.step == tc.steps:
                     now = time.time()
                     img_s = (self.step - last_step) * tc.batch_size * self.world / max(now - last_t, 1e-9)
                     last_t, last_step = now, self.step
