@@ -98,13 +98,13 @@ def train_segnet(num_classes: int, steps: int = 1500, batch: int = 8, size: int 
     return net.eval()
 
 
-def load_or_train_segnet(path: Path, num_classes: int, progress: bool = True) -> SegNet:
+def load_or_train_segnet(path: Path, num_classes: int, progress: bool = True, steps: int = 1500) -> SegNet:
     from safetensors.torch import load_file, save_file
     net = SegNet(num_classes)
     if path.is_file():
         net.load_state_dict(load_file(str(path)))
         return net.eval()
-    net = train_segnet(num_classes, progress=progress)
+    net = train_segnet(num_classes, steps=steps, progress=progress)
     path.parent.mkdir(parents=True, exist_ok=True)
     save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(path))
     return net
@@ -166,7 +166,7 @@ def colour_stats(img: np.ndarray) -> np.ndarray:
 # ---------------------------------------------------------------------------------------
 def evaluate(model_dir: str | Path, n: int = 500, pairs: int = 100, diversity_maps: int = 20,
              segnet_path: Path = DEFAULT_SEGNET, inception: Path | None = None, batch: int = 8,
-             progress: bool = True) -> dict:
+             progress: bool = True, segnet_steps: int = 1500) -> dict:
     from tqdm import tqdm
 
     from model.scenes import Style, render_image, render_scene
@@ -175,7 +175,7 @@ def evaluate(model_dir: str | Path, n: int = 500, pairs: int = 100, diversity_ma
     h, w = cfg.output_size
     nc = cfg.label_nc
     t0 = time.time()
-    segnet = load_or_train_segnet(Path(segnet_path), nc, progress)
+    segnet = load_or_train_segnet(Path(segnet_path), nc, progress, segnet_steps)
 
     # 1. segmentation score on n held-out scenes
     conf_real = torch.zeros(nc, nc, dtype=torch.long)
@@ -276,6 +276,31 @@ def frechet_distance(extractor_path: Path, real: np.ndarray, fake: np.ndarray) -
     return float(((mu_a - mu_b) ** 2).sum() + np.trace(ca) + np.trace(cb) - 2 * tr)
 
 
+def sample_sheet(model_dir: str | Path, out: str | Path, rows: int = 6) -> Path:
+    """A PNG a person can judge: per row, the label map, the real render, the model's image
+    with that render as style, and the same label map in three preset styles."""
+    from PIL import Image
+
+    from model.scenes import Style, render_image, render_scene
+    gen = Generator(model_dir)
+    h, w = gen.m.cfg.output_size
+    presets = [s for s in Style.all_presets() if s.time_of_day in ("noon", "sunset", "night")][:3]
+    lines = []
+    for r in range(rows):
+        sc = render_scene(HELDOUT_SEED + 300_000 + r, h, w)
+        cells = [gen.m.palette.colorize(sc.labels), sc.image]
+        if gen.m.cfg.use_vae:
+            cells.append(gen(sc.labels[None], style=sc.image[None])[0])
+            for st in presets:
+                cells.append(gen(sc.labels[None], style=render_image(sc.labels, r, st)[None])[0])
+        else:
+            cells.append(gen(sc.labels[None])[0])
+        lines.append(np.concatenate(cells, axis=1))
+    out = Path(out)
+    Image.fromarray(np.concatenate(lines, axis=0)).save(out)
+    return out
+
+
 def format_report(r: dict) -> str:
     lines = [
         "| measure | value |", "|---|---|",
@@ -302,6 +327,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--inception", type=Path, default=None,
                    help="local TorchScript Inception feature extractor for FID (skipped without it)")
     p.add_argument("--json", type=Path, default=None, help="also write the numbers to this JSON file")
+    p.add_argument("--sheet", type=Path, default=None,
+                   help="also write a sample sheet PNG: label map | real | generated | three preset styles")
     p.add_argument("--no-progress", action="store_true")
 
 
@@ -313,4 +340,6 @@ def main(args: argparse.Namespace) -> int:
         print(r["fid_note"])
     if args.json:
         args.json.write_text(json.dumps(r, indent=2) + "\n")
+    if args.sheet:
+        print(f"sample sheet: {sample_sheet(args.model, args.sheet)}")
     return 0
