@@ -17,8 +17,9 @@ def reparameterize(mu: torch.Tensor, logvar: torch.Tensor,
 
 
 def _down(cin: int, cout: int) -> nn.Sequential:
-    # 3x3 stride-2 conv with spectral norm, then instance norm ("spectralinstance" in the release)
-    return nn.Sequential(spectral_norm(nn.Conv2d(cin, cout, 3, stride=2, padding=1)),
+    # 3x3 stride-2 conv with spectral norm, then instance norm ("spectralinstance" in the release;
+    # no conv bias, as there: instance norm would remove it anyway)
+    return nn.Sequential(spectral_norm(nn.Conv2d(cin, cout, 3, stride=2, padding=1, bias=False)),
                          nn.InstanceNorm2d(cout, affine=False))
 
 

@@ -56,17 +56,24 @@ class SPADEGenerator(nn.Module):
         else:
             x = self.fc(F.interpolate(seg, size=(self.sh, self.sw)))  # (B, 16nf, sh, sw)
 
-        x = self.head_0(x, seg)
+        # Every SPADE in a block runs at the block's resolution: resize the label map once per
+        # resolution (nearest from full size, exactly what each SPADE would do) and share it.
+        resized: dict[tuple[int, int], torch.Tensor] = {}
+
+        def seg_for(t: torch.Tensor) -> torch.Tensor:
+            size = tuple(t.shape[2:])
+            if size not in resized:
+                resized[size] = seg if size == tuple(seg.shape[2:]) else F.interpolate(seg, size=size, mode="nearest")
+            return resized[size]
+
+        x = self.head_0(x, seg_for(x))
         x = self.up(x)
-        x = self.G_middle_0(x, seg)
+        x = self.G_middle_0(x, seg_for(x))
         if cfg.num_upsampling_layers in ("more", "most"):
             x = self.up(x)
-        x = self.G_middle_1(x, seg)
-        x = self.up_0(self.up(x), seg)      # (B, 8nf, ...)
-        x = self.up_1(self.up(x), seg)      # (B, 4nf, ...)
-        x = self.up_2(self.up(x), seg)      # (B, 2nf, ...)
-        x = self.up_3(self.up(x), seg)      # (B, nf, H, W) for normal / more
-        if cfg.num_upsampling_layers == "most":
-            x = self.up_4(self.up(x), seg)  # (B, nf/2, H, W)
+        x = self.G_middle_1(x, seg_for(x))
+        for name in ("up_0", "up_1", "up_2", "up_3") + (("up_4",) if cfg.num_upsampling_layers == "most" else ()):
+            x = self.up(x)
+            x = getattr(self, name)(x, seg_for(x))  # up_0: 8nf ... up_3: nf (up_4: nf/2) channels
         x = self.conv_img(F.leaky_relu(x, 0.2))
         return torch.tanh(x)                # (B, 3, H, W) in [-1, 1]

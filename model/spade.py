@@ -37,7 +37,8 @@ class SPADE(nn.Module):
     def forward(self, x: torch.Tensor, segmap: torch.Tensor) -> torch.Tensor:
         # x: (B, C, h, w); segmap: (B, label_nc, H, W) one-hot (+ instance edges)
         normalized = self.param_free_norm(x)
-        segmap = F.interpolate(segmap, size=x.shape[2:], mode="nearest")  # (B, label_nc, h, w)
+        if segmap.shape[2:] != x.shape[2:]:  # the generator passes it pre-resized; resizing is a copy then
+            segmap = F.interpolate(segmap, size=x.shape[2:], mode="nearest")  # (B, label_nc, h, w)
         actv = self.mlp_shared(segmap)                                      # (B, hidden, h, w)
         gamma = self.mlp_gamma(actv)                                        # (B, C, h, w)
         beta = self.mlp_beta(actv)
