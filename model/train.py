@@ -12,6 +12,8 @@ import copy
 import json
 import math
 import os
+import signal
+import threading
 import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -180,7 +182,10 @@ def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
 
 
 @torch.no_grad()
-def ema_update(ema: nn.Module, model: nn.Module, decay: float) -> None:
+def ema_update(ema: nn.Module, model: nn.Module, decay: float, step: int | None = None) -> None:
+    if step is not None:
+        # warm-up: early on, average over fewer steps so the random initial weights fade fast
+        decay = min(decay, (1 + step) / (10 + step))
     for pe, pm in zip(ema.parameters(), model.parameters()):
         pe.lerp_(pm.detach(), 1 - decay)
     for be, bm in zip(ema.buffers(), model.buffers()):
@@ -327,7 +332,7 @@ class Trainer:
         g_loss.backward()
         self.opt_G.step()
         if self.G_ema is not None:
-            ema_update(self.G_ema, unwrap(self.G), tc.ema_decay)
+            ema_update(self.G_ema, unwrap(self.G), tc.ema_decay, self.step)
 
         # 2. discriminator step, on the fake made above (detached): saves a third G forward
         with self.autocast():
@@ -433,13 +438,22 @@ class Trainer:
         rows = [lab, to_np(real), to_np(fake), to_np(other)]
         return np.concatenate([np.concatenate(list(r), axis=1) for r in rows], axis=0)
 
-    def export(self, folder: str | Path, recalibrate_batches: list[torch.Tensor] | None = None) -> Path:
-        """Inference model folder: EMA generator (if any) + encoder, fp16 safetensors."""
+    def export(self, folder: str | Path, recalibrate: int = 16) -> Path:
+        """Inference model folder: EMA generator (if any) + encoder, fp16 safetensors.
+
+        The EMA weights get fresh spectral-norm vectors and BN statistics measured on
+        `recalibrate` training batches, since the live model's do not fit them exactly."""
         g = copy.deepcopy(self.inference_generator()).float().to(memory_format=torch.contiguous_format)
         if self.G_ema is not None:
             refresh_spectral_uv(g)
-            if recalibrate_batches:
-                recalibrate_bn(g, recalibrate_batches, unwrap(self.E) if self.E is not None else None, self.cfg)
+            if recalibrate > 0:
+                batches = []
+                for batch in self.loader():
+                    batches.append(tuple(t.float().contiguous() for t in self.to_inputs(batch)))
+                    if len(batches) == recalibrate:
+                        break
+                e = copy.deepcopy(unwrap(self.E)).float().eval() if self.E is not None else None
+                recalibrate_bn(g, batches, e, self.cfg)
         e = unwrap(self.E) if self.E is not None else None
         return save_model(folder, self.cfg, g.cpu(), copy.deepcopy(e).float().cpu() if e is not None else None,
                           self.palette)
@@ -483,6 +497,11 @@ class Trainer:
         self.G.train(), self.D.train()
         if self.E is not None:
             self.E.train()
+        # Ctrl-C and `kill` (SIGTERM) both end the loop through KeyboardInterrupt, which saves a
+        # checkpoint; SIGINT is set explicitly because background jobs start with it ignored.
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+            signal.signal(signal.SIGTERM, _raise_interrupt)
         bar = tqdm(total=tc.steps, initial=self.step, disable=not (progress and self.is_main),
                    dynamic_ncols=True, unit="step")
         last_t, last_step = time.time(), self.step
@@ -530,6 +549,10 @@ class Trainer:
             self.plot_losses(self.out / "loss_curve.png")
             if tc.export_dir:
                 self.export(tc.export_dir)
+
+
+def _raise_interrupt(signum, frame):  # noqa: ARG001
+    raise KeyboardInterrupt
 
 
 @torch.no_grad()
