@@ -135,3 +135,21 @@ def test_two_process_ddp_on_cpu_ends_with_identical_weights(tmp_path):
     assert any(not torch.equal(a[k], init[k]) for k in a)  # it trained
     for k in a:
         assert torch.equal(a[k], b[k]), k
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_ctrl_c_or_kill_saves_a_checkpoint_and_resume_continues(tmp_path, sig):
+    out = tmp_path / "run"
+    args = [sys.executable, "-m", "model.cli", "train", "--model", '{"ngf": 8, "ndf": 8, "spade_hidden": 16, '
+            '"crop_size": 64, "z_dim": 16}', "--steps", "100000", "--batch-size", "1", "--num-workers", "0",
+            "--log-every", "1", "--ckpt-every", "100000", "--sample-every", "100000", "--out", str(out),
+            "--no-progress"]
+    proc = subprocess.Popen(args, cwd=Path(__file__).resolve().parents[2], stderr=subprocess.DEVNULL)
+    log = out / "log.jsonl"
+    deadline = time.time() + 120
+    while not (log.exists() and len(log.read_text().splitlines()) >= 2) and time.time() < deadline:
+        time.sleep(0.2)
+    proc.send_signal(sig)
+    assert proc.wait(timeout=120) == 130
+    st = torch.load(out / "checkpoint.pt", weights_only=True)
+    assert st["step"] >= 2  # not at a ckpt_every boundary: saved because of the signal
