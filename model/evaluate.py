@@ -72,7 +72,7 @@ def to_seg_labels(labels: np.ndarray) -> torch.Tensor:
     return F.interpolate(t, size=(SEG_SIZE, SEG_SIZE), mode="nearest").squeeze(1).long()
 
 
-def train_segnet(num_classes: int, steps: int = 1500, batch: int = 8, size: int = 256,
+def train_segnet(num_classes: int, steps: int = 500, batch: int = 8, size: int = 256,
                  progress: bool = True) -> SegNet:
     from tqdm import tqdm
 
@@ -98,7 +98,7 @@ def train_segnet(num_classes: int, steps: int = 1500, batch: int = 8, size: int 
     return net.eval()
 
 
-def load_or_train_segnet(path: Path, num_classes: int, progress: bool = True, steps: int = 1500) -> SegNet:
+def load_or_train_segnet(path: Path, num_classes: int, progress: bool = True, steps: int = 500) -> SegNet:
     from safetensors.torch import load_file, save_file
     net = SegNet(num_classes)
     if path.is_file():
@@ -166,7 +166,7 @@ def colour_stats(img: np.ndarray) -> np.ndarray:
 # ---------------------------------------------------------------------------------------
 def evaluate(model_dir: str | Path, n: int = 500, pairs: int = 100, diversity_maps: int = 20,
              segnet_path: Path = DEFAULT_SEGNET, inception: Path | None = None, batch: int = 8,
-             progress: bool = True, segnet_steps: int = 1500) -> dict:
+             progress: bool = True, segnet_steps: int = 500) -> dict:
     from tqdm import tqdm
 
     from model.scenes import Style, render_image, render_scene
