@@ -1,0 +1,347 @@
+"""Inference Engine: device + precision + fast path + style-code cache.
+
+The server, `spade synth` and `spade bench` all go through `Engine`. A call reads top to
+bottom: 1. check inputs (on the CPU, before any device work; ValueError names the problem)
+-> 2. encode style (image -> cached (mu, logvar) -> z) -> 3. generate -> 4. post-process.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import secrets
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+
+# Large CPU tensors on transparent huge pages: fresh activations cost ~3x less in page faults
+# (bench/README.md). torch reads this at its first large allocation, so it is set before any
+# model is loaded; THP_MEM_ALLOC_ENABLE=0 in the environment opts out.
+os.environ.setdefault("THP_MEM_ALLOC_ENABLE", "1")
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from model.config import ModelConfig  # noqa: E402
+from model.fast import FastGenerator  # noqa: E402
+from model.inputs import instance_edges, semantic_input  # noqa: E402
+from model.io import SpadeModel, load_model  # noqa: E402
+from model.labels import DONTCARE, Palette  # noqa: E402
+
+PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+FIRST_CONV = ("auto", "gather", "conv")
+
+
+# ---- device and precision --------------------------------------------------------------------
+
+def pick_device(device: str = "auto") -> torch.device:
+    """CUDA if present, else MPS, else CPU; anything else is an explicit choice."""
+    if device == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        mps = getattr(torch.backends, "mps", None)
+        if mps is not None and mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        dev = torch.device(device)
+    except RuntimeError as e:
+        raise ValueError(f"unknown device {device!r}") from e
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r} asked for, but torch sees no CUDA GPU")
+    return dev
+
+
+def cpu_has_native_bf16() -> bool:
+    """AVX512-BF16 or AMX (Linux /proc/cpuinfo flags, or torch's own capability probe)."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+        if " avx512_bf16" in flags or " amx_bf16" in flags:
+            return True
+    except OSError:
+        pass
+    try:
+        return "AMX" in torch.backends.cpu.get_cpu_capability()
+    except (AttributeError, RuntimeError):
+        return False
+
+
+def pick_dtype(precision: str, device: torch.device) -> torch.dtype:
+    """auto: bf16 (or fp16) on CUDA, bf16 on CPUs with bf16 units, else fp32."""
+    if precision == "auto":
+        if device.type == "cuda":
+            return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        if device.type == "cpu" and cpu_has_native_bf16():
+            return torch.bfloat16
+        return torch.float32
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be auto, fp32, bf16 or fp16, not {precision!r}")
+    return PRECISIONS[precision]
+
+
+def nearest_resize(a: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """(..., H, W) -> (..., h, w) by nearest neighbour, with PyTorch's index rule."""
+    H, W = a.shape[-2:]
+    h, w = size
+    if (H, W) == (h, w):
+        return a
+    ri = np.minimum(np.floor(np.arange(h, dtype=np.float32) * np.float32(H / h)).astype(np.int64), H - 1)
+    ci = np.minimum(np.floor(np.arange(w, dtype=np.float32) * np.float32(W / w)).astype(np.int64), W - 1)
+    return a[..., ri[:, None], ci[None, :]]
+
+
+@dataclass
+class _Prepared:
+    """One checked request, still on the CPU."""
+    ids: torch.Tensor                # (B, H, W) long, don't care mapped to its channel
+    edges: torch.Tensor | None       # (B, H, W) bool, or None (all zeros)
+    z: torch.Tensor | None           # (B, z_dim) float32, or None for models without a style code
+    batched: bool                    # whether the caller passed (B, H, W)
+
+
+class Engine:
+    def __init__(self, model: SpadeModel, device: str = "auto", precision: str = "auto", fast: bool = True,
+                 compile: bool = False, style_cache_size: int = 128, first_conv: str = "auto"):
+        """Takes ownership of `model`: its networks are moved to the device (and, for the plain
+        path, cast to the precision) in place."""
+        if first_conv not in FIRST_CONV:
+            raise ValueError(f"first_conv must be one of {FIRST_CONV}")
+        self.cfg: ModelConfig = model.cfg
+        self.palette: Palette = model.palette
+        self.device = pick_device(device)
+        self.dtype = pick_dtype(precision, self.device)
+        self.fast = fast
+        self.supports_style = bool(self.cfg.use_vae and model.encoder is not None)
+        self.output_size: tuple[int, int] = self.cfg.output_size
+        self.encoder = model.encoder.to(self.device).eval() if model.encoder is not None else None
+        if fast:
+            # The first conv over the one-hot map: lookups on CPUs (measured: bench/README.md);
+            # elsewhere whichever warmup() measures faster.
+            self.first_conv = first_conv if first_conv != "auto" else "gather"
+            self._measure_first_conv = first_conv == "auto" and self.device.type != "cpu"
+            self.generator = FastGenerator(model.generator.eval(), self.dtype, self.first_conv).to(self.device)
+        else:
+            self.first_conv = "conv"
+            self._measure_first_conv = False
+            self.generator = model.generator.to(self.device, self.dtype).eval()
+        self._forward = self._generate
+        if compile:
+            self._forward = torch.compile(self._generate, dynamic=False)
+        self._style_cache: OrderedDict[str, tuple[torch.Tensor, torch.Tensor]] = OrderedDict()
+        self._style_cache_size = style_cache_size
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_folder(cls, folder: str | Path, **kw) -> "Engine":
+        return cls(load_model(folder, device="cpu"), **kw)
+
+    def __repr__(self) -> str:
+        return (f"Engine({self.cfg.name!r}, device={self.device}, dtype={self.dtype}, fast={self.fast}, "
+                f"first_conv={self.first_conv!r})")
+
+    # ---- 1. input checks -------------------------------------------------------------------------
+
+    def check_labels(self, labels: np.ndarray) -> np.ndarray:
+        """(H, W) or (B, H, W) integer ids -> the same rank, int64, at the model's output size.
+
+        255 becomes the don't-care id (label_nc) on models that have it. Raises ValueError
+        naming ids that are not classes of this model. Idempotent.
+        """
+        a = np.asarray(labels)
+        if a.ndim not in (2, 3) or a.size == 0:
+            raise ValueError(f"labels must be an (H, W) or (B, H, W) array of class ids, got shape {a.shape}")
+        if a.dtype == np.bool_ or not np.issubdtype(a.dtype, np.integer):
+            raise ValueError(f"labels must hold integer class ids, got dtype {a.dtype}")
+        a = a.astype(np.int64)
+        cfg = self.cfg
+        if cfg.contain_dontcare_label:
+            a = np.where(a == DONTCARE, cfg.label_nc, a)
+            valid = (a >= 0) & (a <= cfg.label_nc)
+        else:
+            valid = (a >= 0) & (a < cfg.label_nc)
+        if not valid.all():
+            bad = np.unique(a[~valid])
+            listed = ", ".join(str(v) for v in bad[:8]) + (f" (+{len(bad) - 8} more)" if len(bad) > 8 else "")
+            allowed = f"0..{cfg.label_nc - 1}" + (" or 255 (don't care)" if cfg.contain_dontcare_label else "")
+            raise ValueError(f"label ids {listed} are not classes of this model (allowed: {allowed})")
+        return nearest_resize(a, self.output_size)
+
+    def _check_request(self, labels, instances=None, style=None, z=None, seed=None, mix_style=None,
+                       mix: float = 0.0) -> _Prepared:
+        """All input checks of one request, on the CPU. Raises ValueError."""
+        ids = self.check_labels(labels)
+        batched = ids.ndim == 3
+        ids3 = ids if batched else ids[None]
+        b = ids3.shape[0]
+        edges = None
+        if instances is not None:
+            inst = np.asarray(instances)
+            if inst.shape != np.shape(labels):
+                raise ValueError(f"instances must have the shape of labels {np.shape(labels)}, got {inst.shape}")
+            if not np.issubdtype(inst.dtype, np.integer):
+                raise ValueError(f"instances must hold integer instance ids, got dtype {inst.dtype}")
+            if self.cfg.use_instance:
+                inst = nearest_resize(inst.astype(np.int64), self.output_size)
+                inst3 = torch.from_numpy(inst if batched else inst[None])
+                edges = instance_edges(inst3)[:, 0].bool()             # (B, H, W)
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0):
+            raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+        try:
+            mix = float(mix)
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"mix must be a number in [0, 1], got {mix!r}") from e
+        if not 0.0 <= mix <= 1.0:
+            raise ValueError(f"mix must be in [0, 1], got {mix}")
+        if not self.supports_style:
+            if style is not None or mix_style is not None or z is not None:
+                what = "style" if style is not None else "mix_style" if mix_style is not None else "z"
+                raise ValueError(f"{what}: this model has no style encoder (use_vae is off), so it takes no style")
+            return _Prepared(torch.from_numpy(ids3), edges, None, batched)
+        if z is not None and style is not None:
+            raise ValueError("give a style or an explicit z, not both")
+        for name, s in (("style", style), ("mix_style", mix_style)):
+            self._check_style(name, s)
+        if z is not None:
+            z = torch.as_tensor(z, dtype=torch.float32).cpu()
+            if z.ndim == 1:
+                z = z.expand(b, -1)
+            if z.shape != (b, self.cfg.z_dim):
+                raise ValueError(f"z must have shape ({b}, {self.cfg.z_dim}), got {tuple(z.shape)}")
+            if not torch.isfinite(z).all():
+                raise ValueError("z contains NaN or Inf")
+        # 2. encode style: style images -> (mu, logvar) -> z
+        z_a = z if z is not None else self._style_z(style, b, seed)
+        if mix > 0:
+            z_b = self._style_z(mix_style, b, None if seed is None else seed + 1)
+            z_a = z_b if mix == 1.0 else (1 - mix) * z_a + mix * z_b
+        return _Prepared(torch.from_numpy(ids3), edges, z_a, batched)
+
+    def _check_style(self, name: str, s) -> None:
+        if s is None:
+            return
+        if isinstance(s, torch.Tensor):
+            if s.shape != (self.cfg.z_dim,):
+                raise ValueError(f"{name}: a style code must have shape ({self.cfg.z_dim},), got {tuple(s.shape)}")
+            return
+        a = np.asarray(s)
+        if a.ndim != 3 or a.shape[2] != 3 or a.dtype != np.uint8 or min(a.shape[:2]) < 1:
+            raise ValueError(f"{name}: a style image must be (H, W, 3) uint8, got {a.shape} {a.dtype}")
+
+    # ---- 2. style codes ----------------------------------------------------------------------------
+
+    def style_code(self, image: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        """(H, W, 3) uint8 RGB -> (mu, logvar), each (z_dim,) float32 on the CPU; LRU-cached by content."""
+        if not self.supports_style:
+            raise ValueError("this model has no style encoder (use_vae is off)")
+        self._check_style("style", image)
+        img = np.ascontiguousarray(image)
+        key = hashlib.blake2b(img.tobytes(), digest_size=16, person=b"spade-style").hexdigest() + str(img.shape)
+        with self._lock:
+            if key in self._style_cache:
+                self._style_cache.move_to_end(key)
+                return self._style_cache[key]
+        x = torch.tensor(img).permute(2, 0, 1)[None].to(self.device, torch.float32) / 127.5 - 1  # (1, 3, H, W)
+        with torch.inference_mode():
+            mu, logvar = self.encoder(x)                                                              # (1, z_dim)
+        code = (mu[0].float().cpu(), logvar[0].float().cpu())
+        with self._lock:
+            self._style_cache[key] = code
+            while len(self._style_cache) > self._style_cache_size:
+                self._style_cache.popitem(last=False)
+        return code
+
+    def _style_z(self, style, b: int, seed: int | None) -> torch.Tensor:
+        """z (B, z_dim) float32 on the CPU for one style source."""
+        gen = torch.Generator().manual_seed(seed if seed is not None else secrets.randbits(63))
+        if style is None:  # no style: z ~ N(0, I)
+            return torch.randn(b, self.cfg.z_dim, generator=gen)
+        if isinstance(style, torch.Tensor):  # a precomputed mu
+            return style.detach().float().cpu().expand(b, -1).clone()
+        mu, logvar = self.style_code(style)
+        if seed is None:  # the style itself, deterministically
+            return mu.expand(b, -1).clone()
+        eps = torch.randn(b, self.cfg.z_dim, generator=gen)
+        return mu + eps * torch.exp(0.5 * logvar)
+
+    # ---- 3. generate ---------------------------------------------------------------------------------
+
+    def _generate(self, ids: torch.Tensor, edges: torch.Tensor | None, z: torch.Tensor | None) -> torch.Tensor:
+        """(B, H, W) ids on the device -> (B, 3, H, W) in [-1, 1]."""
+        if self.fast:
+            return self.generator(ids, edges, z)
+        seg = semantic_input(ids, self.cfg, dtype=self.dtype)               # (B, semantic_nc, H, W)
+        if self.cfg.use_instance and edges is not None:
+            seg[:, -1] = edges.to(self.dtype)
+        return self.generator(seg, None if z is None else z.to(self.dtype))
+
+    def _run(self, items: list[_Prepared]) -> list[np.ndarray]:
+        ids = torch.cat([p.ids for p in items]).to(self.device)
+        edges = None
+        if any(p.edges is not None for p in items):
+            edges = torch.cat([p.edges if p.edges is not None else torch.zeros_like(p.ids, dtype=torch.bool)
+                               for p in items]).to(self.device)
+        z = torch.cat([p.z for p in items]).to(self.device) if self.supports_style else None
+        with torch.inference_mode():
+            y = self._forward(ids, edges, z)                                  # (B, 3, H, W)
+            # 4. post-process: [-1, 1] -> uint8 (B, H, W, 3)
+            y = ((y.float().clamp_(-1, 1) + 1) * 127.5).round_().to(torch.uint8)
+            out = y.permute(0, 2, 3, 1).cpu().numpy()
+        results, i = [], 0
+        for p in items:
+            n = p.ids.shape[0]
+            results.append(out[i:i + n] if p.batched else out[i])
+            i += n
+        return results
+
+    # ---- public entry points ---------------------------------------------------------------------------
+
+    def synthesize(self, labels, instances=None, style=None, z=None, seed=None, mix_style=None,
+                   mix: float = 0.0) -> np.ndarray:
+        """Label ids (H, W) or (B, H, W) -> (H, W, 3) or (B, H, W, 3) uint8.
+
+        style: an (H, W, 3) uint8 image (z = its mu; with a seed, mu + eps * std) or a (z_dim,) mu.
+        z: an explicit (B, z_dim) code. seed: reproducible sampling. mix_style / mix: z = (1 - mix) z_a
+        + mix z_b, z_b from mix_style, or a random code from seed + 1 when mix_style is None.
+        """
+        # 1. check inputs (+ 2. encode style, which needs the checked inputs)
+        prepared = self._check_request(labels, instances, style, z, seed, mix_style, mix)
+        # 3. generate + 4. post-process
+        return self._run([prepared])[0]
+
+    def synthesize_batch(self, requests: list[dict]) -> list[np.ndarray]:
+        """Several synthesize() requests (keyword dicts) as one generator call; results in order.
+
+        All requests come out at the model's output size, so they always batch together.
+        A bad request raises ValueError naming its index, before any generator work.
+        """
+        if not requests:
+            return []
+        prepared = []
+        for i, req in enumerate(requests):
+            try:
+                prepared.append(self._check_request(**req))
+            except TypeError as e:
+                raise ValueError(f"request {i}: {e}") from e
+            except ValueError as e:
+                raise ValueError(f"request {i}: {e}") from e
+        return self._run(prepared)
+
+    def warmup(self) -> None:
+        """One forward pass (compiles under compile=True); on GPUs picks the faster first conv."""
+        h, w = self.output_size
+        blank = np.zeros((h, w), np.int64)
+        self.synthesize(blank, seed=0)
+        if self._measure_first_conv:
+            times = {}
+            for mode in ("gather", "conv"):
+                self.generator.first_conv = mode
+                self.synthesize(blank, seed=0)
+                t0 = time.perf_counter()
+                for _ in range(2):
+                    self.synthesize(blank, seed=0)
+                times[mode] = time.perf_counter() - t0
+            self.first_conv = min(times, key=times.get)
+            self.generator.first_conv = self.first_conv
+            self._measure_first_conv = False
