@@ -17,6 +17,9 @@ import time
 from pathlib import Path
 
 os.environ.setdefault("THP_MEM_ALLOC_ENABLE", "1")  # as model.engine does; before torch allocates
+# Waiting OpenMP threads sleep instead of spinning: on a shared machine a spinning thread whose
+# partner was descheduled makes 2-thread runs several times slower than 1-thread runs (README).
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
@@ -46,6 +49,45 @@ def scene_labels(cfg: ModelConfig, batch: int = 1, seed: int = 0, cells: int = 1
         labels.append(cls[cell])
         insts.append(cell)
     return np.stack(labels).astype(np.int64), np.stack(insts).astype(np.int64)
+
+
+def bench_labels(cfg: ModelConfig, batch: int, seed: int, kind: str) -> tuple[np.ndarray, np.ndarray, str]:
+    """(labels, instances, description) for a benchmark.
+
+    scene: for the landscape palette, the procedural layouts the model is trained on
+    (model.scenes); otherwise jittered Voronoi regions. noise: an independent id per pixel.
+    """
+    if kind == "noise":
+        return (*noise_labels(cfg, batch, seed), "noise (random id per pixel)")
+    if cfg.dataset == "landscapes" and cfg.label_nc == len(LANDSCAPES):
+        try:
+            from model.scenes import render_layout
+            h, w = cfg.output_size
+            labels = np.stack([np.asarray(render_layout(seed + i, h, w), np.int64) for i in range(batch)])
+            return labels, np.zeros_like(labels), "scene (procedural landscape layouts)"
+        except ImportError:
+            pass
+    return (*scene_labels(cfg, batch, seed), "scene (16 Voronoi regions, instance per region)")
+
+
+def region_stats(cfg: ModelConfig, labels: np.ndarray, inst: np.ndarray | None) -> dict[str, dict]:
+    """Per resolution: share of pixels near a label boundary, and distinct neighbourhoods among them."""
+    from model.engine import nearest_resize
+    from model.fast import LabelKeys
+    from model.inputs import check_label_ids, instance_edges
+    ids = check_label_ids(torch.from_numpy(nearest_resize(labels[:1], cfg.output_size)), cfg)
+    edges = instance_edges(torch.from_numpy(inst[:1]))[:, 0].bool() if inst is not None else None
+    keys = LabelKeys(ids, edges, cfg.label_nc + int(cfg.contain_dontcare_label), cfg.use_instance,
+                     torch.float32, region_max_fraction=1.0)
+    h, w = cfg.output_size
+    out = {}
+    while h >= 8:
+        reg = keys.regions((h, w), cfg.spade_kernel)
+        if reg is not None:
+            out[f"{h}x{w}"] = {"boundary": round(reg.P.numel() / (h * w), 3),
+                               "distinct": round(reg.patch.shape[0] / (h * w), 3)}
+        h, w = h // 2, w // 2
+    return out
 
 
 def noise_labels(cfg: ModelConfig, batch: int = 1, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -127,9 +169,10 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
 
 def count_flops(engine, labels: np.ndarray, instances: np.ndarray | None) -> float:
     """FLOPs (2 x multiply-adds of convs and matmuls) of one forward pass, per image."""
-    prepared = engine._check_request(labels[:1], None if instances is None else instances[:1], seed=0)
+    req = engine.check_request(labels[:1], None if instances is None else instances[:1], seed=0)
+    z = engine.style_z(req)
     with FlopCounterMode(display=False) as fc:
-        engine._run([prepared])
+        engine._run([req], [z])
     return float(fc.get_total_flops())
 
 
@@ -143,8 +186,7 @@ def run_bench(model: SpadeModel, batches: list[int], precisions: list[str], path
               repeats: int = 3, device: str = "auto", label_kind: str = "scene", seed: int = 0,
               log=print) -> dict:
     cfg = model.cfg
-    make = scene_labels if label_kind == "scene" else noise_labels
-    labels, inst = make(cfg, max(batches), seed)
+    labels, inst, label_kind = bench_labels(cfg, max(batches), seed, label_kind)
     inst = inst if cfg.use_instance else None
     from model.engine import Engine
 
@@ -153,7 +195,7 @@ def run_bench(model: SpadeModel, batches: list[int], precisions: list[str], path
     for path in paths:
         for prec in precisions:
             m = copy.deepcopy(model) if path == "plain" else model
-            eng = Engine(m, device=device, precision=prec, fast=(path == "fast"))
+            eng = Engine(m, device=device, precision=prec, fast=path != "plain", region_skip=path == "fast")
             key = f"{path}-{str(eng.dtype).replace('torch.', '')}"
             if key not in engines:
                 engines[key] = eng
@@ -162,9 +204,12 @@ def run_bench(model: SpadeModel, batches: list[int], precisions: list[str], path
     any_engine = next(iter(engines.values()))
     gflop = count_flops(reference, labels, inst) / 1e9
     fast_gflop = {k: count_flops(e, labels, inst) / 1e9 for k, e in engines.items() if k.startswith("fast")}
+    regions = region_stats(cfg, labels, inst)
     log(f"model {cfg.name}: ngf {cfg.ngf}, spade_hidden {cfg.spade_hidden}, {cfg.semantic_nc} input channels, "
         f"{cfg.output_size[0]}x{cfg.output_size[1]}, {gflop:.1f} GFLOP/image (plain); device {any_engine.device}, "
         f"{torch.get_num_threads()} threads; labels: {label_kind}")
+    log("pixels near a boundary (distinct neighbourhoods): "
+        + ", ".join(f"{k} {v['boundary']:.0%} ({v['distinct']:.0%})" for k, v in regions.items()))
 
     # PSNR of every configuration vs the plain fp32 output (same inputs, same z)
     b0 = min(batches)
@@ -172,19 +217,25 @@ def run_bench(model: SpadeModel, batches: list[int], precisions: list[str], path
     quality = {k: psnr(e.synthesize(labels[:b0], instances=None if inst is None else inst[:b0], seed=seed), ref_img)
                for k, e in engines.items()}
 
-    results = []
+    # Every (batch, config) is timed once per repeat, interleaved, so that load changes on a shared
+    # machine hit all of them alike; the best repeat counts.
+    def inputs(b):
+        return labels[:b], None if inst is None else inst[:b]
+
+    times: dict[tuple[int, str], list[float]] = {(b, k): [] for b in batches for k in engines}
     for b in batches:
-        lab, ins = labels[:b], None if inst is None else inst[:b]
-        times: dict[str, list[float]] = {k: [] for k in engines}
         for eng in engines.values():
-            eng.synthesize(lab, instances=ins, seed=seed)  # warm
-        for _ in range(repeats):
+            eng.synthesize(inputs(b)[0], instances=inputs(b)[1], seed=seed)  # warm
+    for _ in range(repeats):
+        for b in batches:
+            lab, ins = inputs(b)
             for k, eng in engines.items():
-                times[k].append(_time(lambda: eng.synthesize(lab, instances=ins, seed=seed)))
-        for k, ts in times.items():
-            best = min(ts)
-            results.append({"config": k, "batch": b, "ms_per_image": 1000 * best / b, "images_per_s": b / best,
-                            "gflop_per_s": gflop * b / best, "times_s": ts, "psnr_vs_plain_fp32": quality[k]})
+                times[(b, k)].append(_time(lambda: eng.synthesize(lab, instances=ins, seed=seed)))
+    results = []
+    for (b, k), ts in times.items():
+        best = min(ts)
+        results.append({"config": k, "batch": b, "ms_per_image": 1000 * best / b, "images_per_s": b / best,
+                        "gflop_per_s": gflop * b / best, "times_s": ts, "psnr_vs_plain_fp32": quality[k]})
     base = {r["batch"]: r["ms_per_image"] for r in results if r["config"] == "plain-float32"}
     one = {r["config"]: r["ms_per_image"] for r in results if r["batch"] == b0}
     for r in results:
@@ -195,7 +246,7 @@ def run_bench(model: SpadeModel, batches: list[int], precisions: list[str], path
         "model": cfg.name, "config": cfg.to_dict(), "gflop_per_image": gflop,
         "fast_path_gflop_per_image": fast_gflop, "device": str(any_engine.device),
         "threads": torch.get_num_threads(), "cpu": _cpu_name(), "torch": torch.__version__,
-        "labels": label_kind, "repeats": repeats, "results": results,
+        "labels": label_kind, "region_stats": regions, "repeats": repeats, "results": results,
     }
 
 
@@ -210,12 +261,12 @@ def _cpu_name() -> str:
 
 
 def format_table(report: dict) -> str:
-    lines = [f"{'config':<16}{'batch':>6}{'ms/image':>11}{'images/s':>10}{'GFLOP/s':>9}"
+    lines = [f"{'config':<22}{'batch':>6}{'ms/image':>11}{'images/s':>10}{'GFLOP/s':>9}"
              f"{'x plain32':>10}{'x batch1':>9}{'PSNR dB':>9}"]
     b0 = min(r["batch"] for r in report["results"])
     for r in sorted(report["results"], key=lambda r: (r["batch"], r["config"])):
         sp = r.get("speedup_vs_plain_fp32")
-        lines.append(f"{r['config']:<16}{r['batch']:>6}{r['ms_per_image']:>11.1f}{r['images_per_s']:>10.2f}"
+        lines.append(f"{r['config']:<22}{r['batch']:>6}{r['ms_per_image']:>11.1f}{r['images_per_s']:>10.2f}"
                      f"{r['gflop_per_s']:>9.0f}{(f'{sp:.2f}' if sp else '-'):>10}"
                      f"{r['throughput_vs_batch_%d' % b0]:>9.2f}{r['psnr_vs_plain_fp32']:>9.1f}")
     fg = ", ".join(f"{k} {v:.1f}" for k, v in report["fast_path_gflop_per_image"].items())
@@ -248,7 +299,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--size", type=int, default=256, help="output width (crop_size) of a random model")
     p.add_argument("--batch", type=_int_list, default=[1, 8], help="batch sizes, comma-separated")
     p.add_argument("--precision", type=_str_list, default=["fp32", "auto"], help="precisions, comma-separated")
-    p.add_argument("--paths", type=_str_list, default=["plain", "fast"], help="plain and/or fast")
+    p.add_argument("--paths", type=_str_list, default=["plain", "fast"],
+                   help="plain, fast, fast-dense (the fast path without the uniform-region shortcut)")
     p.add_argument("--labels", choices=["scene", "noise"], default="scene",
                    help="scene: Voronoi regions with random classes; noise: a random id per pixel")
     p.add_argument("--device", default="auto")
@@ -260,11 +312,19 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    threads = torch.get_num_threads()
+    try:
+        if args.threads:
+            torch.set_num_threads(args.threads)
+        return _main(args)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _main(args: argparse.Namespace) -> int:
     for path in args.paths:
-        if path not in ("plain", "fast"):
-            raise ValueError(f"--paths: unknown path {path!r} (plain, fast)")
+        if path not in ("plain", "fast", "fast-dense"):
+            raise ValueError(f"--paths: unknown path {path!r} (plain, fast, fast-dense)")
     if args.repeats < 1:
         raise ValueError("--repeats must be at least 1")
     if args.model:

@@ -93,19 +93,38 @@ def nearest_resize(a: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
 
 @dataclass
-class _Prepared:
-    """One checked request, still on the CPU."""
-    ids: torch.Tensor                # (B, H, W) long, don't care mapped to its channel
-    edges: torch.Tensor | None       # (B, H, W) bool, or None (all zeros)
-    z: torch.Tensor | None           # (B, z_dim) float32, or None for models without a style code
+class Request:
+    """One checked request, still on the CPU: what step 2 (style) and step 3 (generate) need."""
+    ids: torch.Tensor                # (B, H, W) long at the output size, don't care mapped to its channel
+    edges: torch.Tensor | None       # (B, H, W) bool instance edges, or None (all zeros)
     batched: bool                    # whether the caller passed (B, H, W)
+    style: object = None             # (H, W, 3) uint8 image, (z_dim,) mu, or None
+    z: torch.Tensor | None = None    # explicit (B, z_dim) code
+    seed: int | None = None
+    mix_style: object = None
+    mix: float = 0.0
+
+    @property
+    def batch(self) -> int:
+        return self.ids.shape[0]
 
 
 class Engine:
+    """A loaded model ready for inference.
+
+    cfg, palette, device, dtype, supports_style (the model has a style encoder), output_size (H, W).
+    check_labels(ids) / check_request(**kw): step 1 alone (the server checks before queueing).
+    style_code(image) -> (mu, logvar), LRU-cached by image content.
+    synthesize(labels, ...) -> uint8 image(s); synthesize_batch([kw, ...]) -> one generator call.
+    warmup(): a first forward pass (compiles under compile=True).
+    """
+
     def __init__(self, model: SpadeModel, device: str = "auto", precision: str = "auto", fast: bool = True,
-                 compile: bool = False, style_cache_size: int = 128, first_conv: str = "auto"):
+                 compile: bool = False, style_cache_size: int = 128, first_conv: str = "auto",
+                 region_skip: bool = True):
         """Takes ownership of `model`: its networks are moved to the device (and, for the plain
-        path, cast to the precision) in place."""
+        path, cast to the precision) in place. first_conv and region_skip tune the fast path
+        (model/fast.py); the defaults are what bench/README.md measured fastest."""
         if first_conv not in FIRST_CONV:
             raise ValueError(f"first_conv must be one of {FIRST_CONV}")
         self.cfg: ModelConfig = model.cfg
@@ -121,13 +140,16 @@ class Engine:
             # elsewhere whichever warmup() measures faster.
             self.first_conv = first_conv if first_conv != "auto" else "gather"
             self._measure_first_conv = first_conv == "auto" and self.device.type != "cpu"
-            self.generator = FastGenerator(model.generator.eval(), self.dtype, self.first_conv).to(self.device)
+            self.generator = FastGenerator(model.generator.eval(), self.dtype, self.first_conv,
+                                           region_skip=region_skip).to(self.device)
         else:
             self.first_conv = "conv"
             self._measure_first_conv = False
             self.generator = model.generator.to(self.device, self.dtype).eval()
         self._forward = self._generate
         if compile:
+            # One graph per block and resolution (the region bookkeeping breaks graphs): allow enough.
+            torch._dynamo.config.cache_size_limit = max(torch._dynamo.config.cache_size_limit, 64)
             self._forward = torch.compile(self._generate, dynamic=False)
         self._style_cache: OrderedDict[str, tuple[torch.Tensor, torch.Tensor]] = OrderedDict()
         self._style_cache_size = style_cache_size
@@ -168,9 +190,9 @@ class Engine:
             raise ValueError(f"label ids {listed} are not classes of this model (allowed: {allowed})")
         return nearest_resize(a, self.output_size)
 
-    def _check_request(self, labels, instances=None, style=None, z=None, seed=None, mix_style=None,
-                       mix: float = 0.0) -> _Prepared:
-        """All input checks of one request, on the CPU. Raises ValueError."""
+    def check_request(self, labels, instances=None, style=None, z=None, seed=None, mix_style=None,
+                      mix: float = 0.0) -> Request:
+        """Every input check of one synthesize() request, on the CPU. Raises ValueError."""
         ids = self.check_labels(labels)
         batched = ids.ndim == 3
         ids3 = ids if batched else ids[None]
@@ -180,14 +202,15 @@ class Engine:
             inst = np.asarray(instances)
             if inst.shape != np.shape(labels):
                 raise ValueError(f"instances must have the shape of labels {np.shape(labels)}, got {inst.shape}")
-            if not np.issubdtype(inst.dtype, np.integer):
+            if inst.dtype == np.bool_ or not np.issubdtype(inst.dtype, np.integer):
                 raise ValueError(f"instances must hold integer instance ids, got dtype {inst.dtype}")
             if self.cfg.use_instance:
                 inst = nearest_resize(inst.astype(np.int64), self.output_size)
-                inst3 = torch.from_numpy(inst if batched else inst[None])
-                edges = instance_edges(inst3)[:, 0].bool()             # (B, H, W)
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0):
-            raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+                edges = instance_edges(torch.from_numpy(inst if batched else inst[None]))[:, 0].bool()  # (B, H, W)
+        if seed is not None:
+            if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+                raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+            seed = int(seed)
         try:
             mix = float(mix)
         except (TypeError, ValueError) as e:
@@ -195,10 +218,10 @@ class Engine:
         if not 0.0 <= mix <= 1.0:
             raise ValueError(f"mix must be in [0, 1], got {mix}")
         if not self.supports_style:
-            if style is not None or mix_style is not None or z is not None:
-                what = "style" if style is not None else "mix_style" if mix_style is not None else "z"
-                raise ValueError(f"{what}: this model has no style encoder (use_vae is off), so it takes no style")
-            return _Prepared(torch.from_numpy(ids3), edges, None, batched)
+            for name, given in (("style", style is not None), ("mix_style", mix_style is not None),
+                                ("z", z is not None), ("mix", mix > 0)):
+                if given:
+                    raise ValueError(f"{name}: this model has no style encoder (use_vae is off), so it takes no style")
         if z is not None and style is not None:
             raise ValueError("give a style or an explicit z, not both")
         for name, s in (("style", style), ("mix_style", mix_style)):
@@ -207,16 +230,11 @@ class Engine:
             z = torch.as_tensor(z, dtype=torch.float32).cpu()
             if z.ndim == 1:
                 z = z.expand(b, -1)
-            if z.shape != (b, self.cfg.z_dim):
+            if tuple(z.shape) != (b, self.cfg.z_dim):
                 raise ValueError(f"z must have shape ({b}, {self.cfg.z_dim}), got {tuple(z.shape)}")
             if not torch.isfinite(z).all():
                 raise ValueError("z contains NaN or Inf")
-        # 2. encode style: style images -> (mu, logvar) -> z
-        z_a = z if z is not None else self._style_z(style, b, seed)
-        if mix > 0:
-            z_b = self._style_z(mix_style, b, None if seed is None else seed + 1)
-            z_a = z_b if mix == 1.0 else (1 - mix) * z_a + mix * z_b
-        return _Prepared(torch.from_numpy(ids3), edges, z_a, batched)
+        return Request(torch.from_numpy(ids3), edges, batched, style, z, seed, mix_style, mix)
 
     def _check_style(self, name: str, s) -> None:
         if s is None:
@@ -224,6 +242,8 @@ class Engine:
         if isinstance(s, torch.Tensor):
             if s.shape != (self.cfg.z_dim,):
                 raise ValueError(f"{name}: a style code must have shape ({self.cfg.z_dim},), got {tuple(s.shape)}")
+            if not torch.isfinite(s).all():
+                raise ValueError(f"{name}: the style code contains NaN or Inf")
             return
         a = np.asarray(s)
         if a.ndim != 3 or a.shape[2] != 3 or a.dtype != np.uint8 or min(a.shape[:2]) < 1:
@@ -252,8 +272,21 @@ class Engine:
                 self._style_cache.popitem(last=False)
         return code
 
-    def _style_z(self, style, b: int, seed: int | None) -> torch.Tensor:
-        """z (B, z_dim) float32 on the CPU for one style source."""
+    def style_z(self, req: Request) -> torch.Tensor | None:
+        """Step 2: the request's z (B, z_dim) float32 on the CPU; None for models without a style code.
+
+        explicit z > style (mu, or mu + eps * std with a seed) > N(0, I) from the seed; then
+        mixing: (1 - mix) z + mix z_b, z_b from mix_style or N(0, I) from seed + 1.
+        """
+        if not self.supports_style:
+            return None
+        z = req.z if req.z is not None else self._sample_z(req.style, req.batch, req.seed)
+        if req.mix > 0:
+            z_b = self._sample_z(req.mix_style, req.batch, None if req.seed is None else req.seed + 1)
+            z = z_b if req.mix == 1.0 else (1 - req.mix) * z + req.mix * z_b
+        return z
+
+    def _sample_z(self, style, b: int, seed: int | None) -> torch.Tensor:
         gen = torch.Generator().manual_seed(seed if seed is not None else secrets.randbits(63))
         if style is None:  # no style: z ~ N(0, I)
             return torch.randn(b, self.cfg.z_dim, generator=gen)
@@ -276,23 +309,24 @@ class Engine:
             seg[:, -1] = edges.to(self.dtype)
         return self.generator(seg, None if z is None else z.to(self.dtype))
 
-    def _run(self, items: list[_Prepared]) -> list[np.ndarray]:
-        ids = torch.cat([p.ids for p in items]).to(self.device)
+    def _run(self, reqs: list[Request], zs: list[torch.Tensor | None]) -> list[np.ndarray]:
+        """Steps 3 and 4 for checked requests (one generator call), results split per request."""
+        # 3. generate
+        ids = torch.cat([r.ids for r in reqs]).to(self.device)
         edges = None
-        if any(p.edges is not None for p in items):
-            edges = torch.cat([p.edges if p.edges is not None else torch.zeros_like(p.ids, dtype=torch.bool)
-                               for p in items]).to(self.device)
-        z = torch.cat([p.z for p in items]).to(self.device) if self.supports_style else None
+        if any(r.edges is not None for r in reqs):
+            edges = torch.cat([r.edges if r.edges is not None else torch.zeros_like(r.ids, dtype=torch.bool)
+                               for r in reqs]).to(self.device)
+        z = torch.cat(zs).to(self.device) if self.supports_style else None
         with torch.inference_mode():
-            y = self._forward(ids, edges, z)                                  # (B, 3, H, W)
-            # 4. post-process: [-1, 1] -> uint8 (B, H, W, 3)
+            y = self._forward(ids, edges, z)                                  # (B, 3, H, W) in [-1, 1]
+            # 4. post-process: uint8 (B, H, W, 3)
             y = ((y.float().clamp_(-1, 1) + 1) * 127.5).round_().to(torch.uint8)
             out = y.permute(0, 2, 3, 1).cpu().numpy()
         results, i = [], 0
-        for p in items:
-            n = p.ids.shape[0]
-            results.append(out[i:i + n] if p.batched else out[i])
-            i += n
+        for r in reqs:
+            results.append(out[i:i + r.batch] if r.batched else out[i])
+            i += r.batch
         return results
 
     # ---- public entry points ---------------------------------------------------------------------------
@@ -305,10 +339,12 @@ class Engine:
         z: an explicit (B, z_dim) code. seed: reproducible sampling. mix_style / mix: z = (1 - mix) z_a
         + mix z_b, z_b from mix_style, or a random code from seed + 1 when mix_style is None.
         """
-        # 1. check inputs (+ 2. encode style, which needs the checked inputs)
-        prepared = self._check_request(labels, instances, style, z, seed, mix_style, mix)
+        # 1. check inputs (CPU only; ValueError names the problem)
+        req = self.check_request(labels, instances, style, z, seed, mix_style, mix)
+        # 2. encode style -> z
+        z = self.style_z(req)
         # 3. generate + 4. post-process
-        return self._run([prepared])[0]
+        return self._run([req], [z])[0]
 
     def synthesize_batch(self, requests: list[dict]) -> list[np.ndarray]:
         """Several synthesize() requests (keyword dicts) as one generator call; results in order.
@@ -318,20 +354,18 @@ class Engine:
         """
         if not requests:
             return []
-        prepared = []
-        for i, req in enumerate(requests):
+        reqs = []
+        for i, kw in enumerate(requests):
             try:
-                prepared.append(self._check_request(**req))
-            except TypeError as e:
+                reqs.append(self.check_request(**kw))
+            except (TypeError, ValueError) as e:
                 raise ValueError(f"request {i}: {e}") from e
-            except ValueError as e:
-                raise ValueError(f"request {i}: {e}") from e
-        return self._run(prepared)
+        return self._run(reqs, [self.style_z(r) for r in reqs])
 
     def warmup(self) -> None:
         """One forward pass (compiles under compile=True); on GPUs picks the faster first conv."""
         h, w = self.output_size
-        blank = np.zeros((h, w), np.int64)
+        blank = np.broadcast_to(np.arange(w) * min(self.cfg.label_nc, 8) // w, (h, w))  # stripes: boundaries too
         self.synthesize(blank, seed=0)
         if self._measure_first_conv:
             times = {}

@@ -19,10 +19,11 @@
    layer there (they all see the same resized label map).
 4. Uniform regions (on by default, `region_skip`): SPADE's gamma/beta at a pixel depend only on
    the (2k-1) x (2k-1) label neighbourhood. Where that neighbourhood lies inside the image and
-   holds one key, gamma/beta are a per-key constant (precomputed at load), so the gamma/beta
-   conv is only evaluated, as a matmul over gathered patches, at pixels near a label
-   boundary or the image border. Exact; it pays off on painted label maps with regions, and is
-   skipped at a resolution when most pixels are near a boundary (`region_max_fraction`).
+   holds one key, gamma/beta are a per-key constant (precomputed at load); the gamma/beta conv
+   is only evaluated, as a matmul over gathered patches, at pixels near a label boundary or the
+   image border, and only once per distinct neighbourhood (boundaries repeat a few patterns).
+   Exact; it pays off on painted label maps, and a resolution where more than
+   `region_max_fraction` of the pixels are near a boundary takes the dense conv instead.
 5. Nearest 2x upsampling is never materialised: a block reads its low-resolution input through
    a broadcast view while modulating at full resolution.
 
@@ -130,9 +131,12 @@ class LabelKeys:
         self.ids, self.edges = ids, edges
         self.num_ids, self.has_edge, self.dtype = num_ids, has_edge, dtype
         self.rows = key_rows(num_ids, has_edge)
-        self.zero_key = lambda k: k * k * self.rows  # the all-zero row appended to every table
         self.region_max_fraction = region_max_fraction
         self._cache: dict[tuple, object] = {}
+
+    def zero_key(self, k: int) -> int:
+        """Index of the all-zero row appended to every k x k lookup table."""
+        return k * k * self.rows
 
     def _memo(self, key: tuple, fn):
         if key not in self._cache:
@@ -277,7 +281,8 @@ class LabelConv(nn.Module):
         self.hidden, self.k = w.shape[0], w.shape[-1]
         table = first_conv_table(w, b, num_ids, has_edge)
         self.table64 = table  # float64 copy for precomputing constants; dropped after init
-        # fp32 tables for fp32; otherwise the activation dtype (embedding_bag sums in fp32, rounds once)
+        # fp32 tables for fp32, else the activation dtype: half the memory traffic, and the k*k-term
+        # sum is still rounded once (measured: error within half an ulp of the exact sum)
         tdtype = torch.float32 if dtype == torch.float32 else dtype
         zero = torch.zeros(1, self.hidden, dtype=table.dtype)
         self.register_buffer("table", torch.cat([table, zero]).to(tdtype), persistent=False)
@@ -288,7 +293,8 @@ class FirstConv(nn.Module):
     """The label-map convs of one block (or the generator's fc): by lookup ("gather") or one fused conv.
 
     forward returns one activation per conv, each (B, hidden_i, h, w) channels_last; rows()
-    returns them only at the pixels a Regions needs, as (d+1, hidden_i) with a zero last row.
+    returns them only at the pixels a Regions needs, as (d+1, hidden_i) with a zero last row
+    (always by lookup: the mode only chooses how resolutions without a region shortcut run).
     """
 
     def __init__(self, convs: list[LabelConv], mode: str, relu: bool, dtype: torch.dtype):

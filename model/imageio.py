@@ -104,10 +104,10 @@ def read_image(src: Source, max_pixels: int = MAX_PIXELS, what: str = "image") -
         if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
             rgba = im.convert("RGBA")
             im = Image.alpha_composite(Image.new("RGBA", rgba.size, (255, 255, 255, 255)), rgba)
-        rgb = np.asarray(im.convert("RGB"))
+        rgb = np.array(im.convert("RGB"))  # a writable copy (torch warns about read-only arrays)
     except Exception as e:  # noqa: BLE001
         raise ValueError(f"{what}: cannot convert to RGB ({type(e).__name__}: {e})") from e
-    return np.ascontiguousarray(rgb)
+    return rgb
 
 
 def encode_image(arr: np.ndarray, fmt: str = "png", quality: int = 92) -> bytes:

@@ -89,6 +89,11 @@ def test_style_on_a_model_without_encoder_is_an_error(coco, labels):
         coco.synthesize(labels, style=_style(0))
 
 
+def test_mix_on_a_model_without_encoder_is_an_error(coco, labels):
+    with pytest.raises(ValueError, match="mix"):
+        coco.synthesize(labels, mix=0.5)
+
+
 def test_mix_outside_unit_interval_is_an_error(vae, labels):
     with pytest.raises(ValueError, match="mix"):
         vae.synthesize(labels, mix=1.5)
@@ -214,3 +219,19 @@ def test_bf16_engine_gives_images(labels):
     eng = Engine(random_model(cfg, seed=1), device="cpu", precision="bf16")
     assert eng.dtype == torch.bfloat16
     assert eng.synthesize(labels, seed=0).shape == (64, 64, 3)
+
+
+def test_bench_reports_both_paths(tmp_path, capsys):
+    import json
+
+    from model.cli import main
+    out = tmp_path / "r.json"
+    argv = ["bench", "--preset", "coco", "--ngf", "8", "--spade-hidden", "16", "--size", "64", "--batch", "1,2",
+            "--precision", "fp32", "--repeats", "1", "--threads", "1", "--json", "--save", str(out)]
+    assert main(argv) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report == json.loads(out.read_text())
+    configs = {(r["config"], r["batch"]) for r in report["results"]}
+    assert configs == {("plain-float32", 1), ("fast-float32", 1), ("plain-float32", 2), ("fast-float32", 2)}
+    fast = next(r for r in report["results"] if r["config"] == "fast-float32")
+    assert fast["psnr_vs_plain_fp32"] > 40 and report["gflop_per_image"] > 0

@@ -168,6 +168,9 @@ def test_uniform_regions_give_the_conv_gamma_beta(kernel):
     regions = labels.regions((h, w), kernel)
     assert regions is not None and regions.P.numel() < 2 * h * w  # some pixels skip the conv
     assert (regions.P.numel() == 0) == (kernel == 1)              # 1x1 convs: every pixel is a constant
+    assert regions.patch.shape[0] <= regions.P.numel()            # repeated neighbourhoods computed once
+    if kernel == 3:
+        assert regions.patch.shape[0] < regions.P.numel()
     first = FirstConv([fast.shared], "gather", relu=True, dtype=torch.float32)
     with torch.no_grad():
         dense = fast.gamma_beta(spade.mlp_shared(seg))
