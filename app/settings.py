@@ -15,7 +15,7 @@ class Settings(BaseSettings):
     # ---- model ---------------------------------------------------------------------
     model_dir: str = "weights/landscapes"       # model folder: config.json + model.safetensors + labels.json
     device: str = "auto"                        # auto | cpu | cuda | cuda:N | mps
-    precision: Literal["auto", "fp32", "fp16", "bf16"] = "auto"  # auto: fp16/bf16 on GPU, fp32 on CPU
+    precision: Literal["auto", "fp32", "fp16", "bf16"] = "auto"  # auto: fp16/bf16 on GPU, bf16 on CPUs with AVX512-BF16/AMX, else fp32
     fast: bool = True                           # Engine's fused inference path
     compile: bool = False                       # torch.compile the generator (slow start, faster steady state)
 
