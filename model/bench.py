@@ -17,9 +17,7 @@ import time
 from pathlib import Path
 
 os.environ.setdefault("THP_MEM_ALLOC_ENABLE", "1")  # as model.engine does; before torch allocates
-# Waiting OpenMP threads sleep instead of spinning: on a shared machine a spinning thread whose
-# partner was descheduled makes 2-thread runs several times slower than 1-thread runs (README).
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# (OMP_WAIT_POLICY=PASSIVE is set by model/__init__.py for every entry point.)
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
