@@ -2,7 +2,7 @@
 PY      ?= python3
 VENV    := .venv
 BIN     := $(VENV)/bin
-# The CPU build of torch; GPU users: `make TORCH="torch --index-url https://download.pytorch.org/whl/cu124" serve`
+# The CPU build of torch; GPU users: `make TORCH="torch --index-url https://download.pytorch.org/whl/cu126" serve`
 TORCH   ?= torch==2.13.0
 STAMP   := $(VENV)/.installed
 

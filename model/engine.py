@@ -208,8 +208,8 @@ class Engine:
                 inst = nearest_resize(inst.astype(np.int64), self.output_size)
                 edges = instance_edges(torch.from_numpy(inst if batched else inst[None]))[:, 0].bool()  # (B, H, W)
         if seed is not None:
-            if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-                raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+            if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**63 - 1:
+                raise ValueError(f"seed must be an integer from 0 to 2**63 - 2, got {seed!r}")
             seed = int(seed)
         try:
             mix = float(mix)
@@ -304,6 +304,8 @@ class Engine:
         """(B, H, W) ids on the device -> (B, 3, H, W) in [-1, 1]."""
         if self.fast:
             return self.generator(ids, edges, z)
+        if self.cfg.contain_dontcare_label:  # check_labels mapped 255 to label_nc; semantic_input takes 255
+            ids = torch.where(ids == self.cfg.label_nc, DONTCARE, ids)
         seg = semantic_input(ids, self.cfg, dtype=self.dtype)               # (B, semantic_nc, H, W)
         if self.cfg.use_instance and edges is not None:
             seg[:, -1] = edges.to(self.dtype)

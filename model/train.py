@@ -348,6 +348,7 @@ class Trainer:
 
     # ---- checkpoints -------------------------------------------------------------------
     def state(self) -> dict:
+        """Everything but the RNG states (gathered from all ranks by save_checkpoint)."""
         return {
             "step": self.step,
             "train_config": json.dumps(asdict(self.tc)),
@@ -358,7 +359,6 @@ class Trainer:
             "G_ema": self.G_ema.state_dict() if self.G_ema is not None else {},
             "opt_G": self.opt_G.state_dict(),
             "opt_D": self.opt_D.state_dict(),
-            "rng_cpu": torch.get_rng_state(),
             "history": json.dumps(self.history[-20000:]),
         }
 
@@ -374,11 +374,23 @@ class Trainer:
                     dist.all_reduce(b)
                     b.div_(self.world)
 
+    def rng_states(self) -> list[dict]:
+        """Every rank's RNG state (CPU, and CUDA where used), so a resumed run draws the same noise."""
+        own = {"cpu": torch.get_rng_state()}
+        if self.device.type == "cuda":
+            own["cuda"] = torch.cuda.get_rng_state(self.device)
+        if not self.distributed:
+            return [own]
+        states: list = [None] * self.world
+        dist.all_gather_object(states, {k: v.cpu() for k, v in own.items()})
+        return states
+
     def save_checkpoint(self) -> None:
-        self.average_bn_stats()  # collective: every rank calls it
+        self.average_bn_stats()  # collectives: every rank calls them
+        rng = self.rng_states()
         if self.is_main:
             self.out.mkdir(parents=True, exist_ok=True)
-            save_atomic(self.state(), self.ckpt_path)
+            save_atomic({**self.state(), "rng": rng}, self.ckpt_path)
 
     def load_checkpoint(self, path: str | Path | None = None, weights_only_init: bool = False) -> None:
         """Resume everything from a checkpoint (weights, optimisers, EMA, RNG, data position).
@@ -397,7 +409,11 @@ class Trainer:
             return
         self.opt_G.load_state_dict(st["opt_G"])
         self.opt_D.load_state_dict(st["opt_D"])
-        torch.set_rng_state(st["rng_cpu"].cpu())
+        states = st["rng"] if "rng" in st else [{"cpu": st["rng_cpu"]}]  # checkpoints of 2026-12-04
+        rng = states[self.rank] if self.rank < len(states) else states[0]
+        torch.set_rng_state(rng["cpu"].cpu())
+        if "cuda" in rng and self.device.type == "cuda":
+            torch.cuda.set_rng_state(rng["cuda"].cpu(), self.device)
         self.step = int(st["step"])
         self.history = json.loads(st["history"])
 
@@ -443,7 +459,11 @@ class Trainer:
 
         The EMA weights get fresh spectral-norm vectors and BN statistics measured on
         `recalibrate` training batches, since the live model's do not fit them exactly."""
-        g = copy.deepcopy(self.inference_generator()).float().to(memory_format=torch.contiguous_format)
+        # a fresh single-process generator: the live one may hold SyncBatchNorm (DDP on GPUs),
+        # whose train-mode passes during recalibration would wait for the other ranks
+        g, _ = build_networks(self.cfg)
+        g.load_state_dict(self.inference_generator().state_dict())
+        g = g.to(self.device)
         if self.G_ema is not None:
             refresh_spectral_uv(g)
             if recalibrate > 0:
@@ -480,6 +500,17 @@ class Trainer:
         plt.close(fig)
 
     # ---- the loop ----------------------------------------------------------------------
+    def _request_stop(self, signum, frame) -> None:  # noqa: ARG002
+        self._stop_requested = True
+
+    def stop_requested(self) -> bool:
+        """True when any rank got Ctrl-C / SIGTERM (agreed on by all ranks)."""
+        if not self.distributed:
+            return self._stop_requested
+        flag = torch.tensor([int(self._stop_requested)], device=self.device)
+        dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+        return bool(flag.item())
+
     def fit(self, progress: bool = True) -> None:
         from PIL import Image
         from tqdm import tqdm
@@ -497,11 +528,14 @@ class Trainer:
         self.G.train(), self.D.train()
         if self.E is not None:
             self.E.train()
-        # Ctrl-C and `kill` (SIGTERM) both end the loop through KeyboardInterrupt, which saves a
-        # checkpoint; SIGINT is set explicitly because background jobs start with it ignored.
+        # Ctrl-C and `kill` (SIGTERM) only set a flag; the loop stops between steps (all ranks
+        # together), saves a checkpoint and raises KeyboardInterrupt. Stopping mid-step would
+        # save half a step, and ranks stopping at different points would hang DDP.
+        self._stop_requested = False
+        saved_handlers = {}
         if threading.current_thread() is threading.main_thread():
-            signal.signal(signal.SIGINT, signal.default_int_handler)
-            signal.signal(signal.SIGTERM, _raise_interrupt)
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                saved_handlers[sig] = signal.signal(sig, self._request_stop)
         bar = tqdm(total=tc.steps, initial=self.step, disable=not (progress and self.is_main),
                    dynamic_ncols=True, unit="step")
         last_t, last_step = time.time(), self.step
@@ -535,12 +569,14 @@ class Trainer:
                         writer.add_image("samples", grid, self.step, dataformats="HWC")
                 if self.step % tc.ckpt_every == 0:
                     self.save_checkpoint()
-        except KeyboardInterrupt:
-            if self.is_main:
-                print(f"\ninterrupted at step {self.step}: saving a checkpoint")
-            self.save_checkpoint()
-            raise
+                if self.stop_requested():
+                    if self.is_main:
+                        print(f"\ninterrupted at step {self.step}: saving a checkpoint")
+                    self.save_checkpoint()
+                    raise KeyboardInterrupt
         finally:
+            for sig, handler in saved_handlers.items():
+                signal.signal(sig, handler)
             bar.close()
             if writer is not None:
                 writer.close()
@@ -549,10 +585,6 @@ class Trainer:
             self.plot_losses(self.out / "loss_curve.png")
             if tc.export_dir:
                 self.export(tc.export_dir)
-
-
-def _raise_interrupt(signum, frame):  # noqa: ARG001
-    raise KeyboardInterrupt
 
 
 @torch.no_grad()

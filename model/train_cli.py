@@ -62,9 +62,8 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
     if args.config:
         data.update(TrainConfig.from_file(args.config).__dict__)
     for f in fields(TrainConfig):
-        v = getattr(args, f.name, None)
-        if v is not None:
-            data[f.name] = v
+        if hasattr(args, f.name):  # given on the command line (None included: `--export-dir none`)
+            data[f.name] = getattr(args, f.name)
     return TrainConfig.from_dict(data)
 
 

@@ -235,3 +235,37 @@ def test_bench_reports_both_paths(tmp_path, capsys):
     assert configs == {("plain-float32", 1), ("fast-float32", 1), ("plain-float32", 2), ("fast-float32", 2)}
     fast = next(r for r in report["results"] if r["config"] == "fast-float32")
     assert fast["psnr_vs_plain_fp32"] > 40 and report["gflop_per_image"] > 0
+
+
+def test_plain_and_fast_engines_agree_on_a_map_with_dont_care_pixels():
+    import numpy as np
+    import torch
+    from model.config import preset
+    from model.engine import Engine
+    from model.io import SpadeModel, build_networks
+    from model.labels import generated_palette
+    torch.manual_seed(0)
+    cfg = preset("ade20k", ngf=8, ndf=8, spade_hidden=16)
+    labels = np.zeros((256, 256), np.int64)
+    labels[:, 128:] = 255
+    labels[:64] = 7
+    outs = []
+    for fast in (False, True):
+        torch.manual_seed(0)
+        g, _ = build_networks(cfg)
+        m = SpadeModel(cfg, g.eval(), None, generated_palette([f"c{i}" for i in range(150)]))
+        outs.append(Engine(m, device="cpu", precision="fp32", fast=fast).synthesize(labels).astype(int))
+    assert np.abs(outs[0] - outs[1]).max() <= 1
+
+
+def test_a_seed_too_large_for_torch_is_a_clear_error():
+    import pytest
+    from model.config import preset
+    from model.engine import Engine
+    from model.io import SpadeModel, build_networks
+    from model.labels import LANDSCAPES
+    cfg = preset("landscapes", ngf=8, ndf=8, spade_hidden=16)
+    g, e = build_networks(cfg)
+    eng = Engine(SpadeModel(cfg, g.eval(), e.eval(), LANDSCAPES), device="cpu", precision="fp32")
+    with pytest.raises(ValueError, match="seed"):
+        eng.synthesize(__import__("numpy").zeros((256, 256), int), seed=2**64)
