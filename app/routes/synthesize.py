@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
+import torch
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
@@ -206,7 +207,7 @@ async def synthesize(request: Request, engine: EngineDep, batcher: BatcherDep, s
         return Response(status_code=499)  # nobody is listening; no inference was spent
     except ValueError as e:  # the engine's own checks; it numbers requests within a batch
         raise http_error(422, re.sub(r"^request \d+: ", "", str(e))) from None
-    except MemoryError:
+    except (MemoryError, torch.OutOfMemoryError):  # host RAM / GPU memory
         raise http_error(503, "out of memory for this request; retry later or ask for less",
                          retry_after=settings.retry_after_s) from None
     except Exception as e:  # noqa: BLE001 - one request's failure; the server carries on
