@@ -11,6 +11,7 @@ documented in OpenAPI. The handler reads top to bottom:
 from __future__ import annotations
 
 import base64
+import os
 import io
 import logging
 import re
@@ -18,6 +19,7 @@ import secrets
 from dataclasses import dataclass
 from typing import Any, Literal
 
+import anyio
 import numpy as np
 import torch
 from fastapi import APIRouter, Request
@@ -190,7 +192,10 @@ async def synthesize(request: Request, engine: EngineDep, batcher: BatcherDep, s
             raise http_error(422, f"size: at most {settings.max_output_size} pixels")
 
         # 2. decode and check on the CPU, off the event loop
-        request_kwargs = await run_in_threadpool(_prepare, engine, state, settings, fields)
+        # decoding happens before the bounded queue: cap how many run at once, so a burst of
+        # large label maps cannot hold dozens of decoded copies in memory together
+        async with _DECODE_SLOTS:
+            request_kwargs = await run_in_threadpool(_prepare, engine, state, settings, fields)
     except UploadError as e:
         raise http_error(e.status, e.detail) from None
     seed = opts.seed if opts.seed is not None else secrets.randbelow(MAX_SEED + 1)
@@ -222,6 +227,9 @@ async def synthesize(request: Request, engine: EngineDep, batcher: BatcherDep, s
         "Access-Control-Expose-Headers": EXPOSED,
         "Cache-Control": "no-store",
     })
+
+
+_DECODE_SLOTS = anyio.Semaphore(max(2, os.cpu_count() or 2))
 
 
 def _prepare(engine: Any, state: Any, settings: Any, fields: _Fields) -> dict[str, Any]:
