@@ -306,7 +306,9 @@ def format_report(r: dict) -> str:
         "| measure | value |", "|---|---|",
         f"| mIoU on real renders ({r['scenes']} held-out scenes) | {r['miou_real']:.3f} |",
         f"| mIoU on generated images (same label maps) | {r['miou_generated']:.3f} |",
-        f"| ratio generated / real (target >= 0.8) | {r['miou_ratio']:.3f} |",
+        "| ratio generated / real (target >= 0.8) | "
+        + ("n/a (the segmentation network recognises nothing on real renders)" if r["miou_ratio"] is None
+           else f"{r['miou_ratio']:.3f}") + " |",
         f"| pixel accuracy real / generated | {r['pixel_acc_real']:.3f} / {r['pixel_acc_generated']:.3f} |",
     ]
     if r["style_fraction"] is not None:

@@ -65,3 +65,10 @@ def test_eval_command_runs_end_to_end_on_a_tiny_model(tmp_path, monkeypatch):
     assert (tmp_path / "seg.safetensors").is_file()  # trained once, reused next time
     from PIL import Image
     assert Image.open(tmp_path / "sheet.png").size == (64 * 6, 64 * 6)  # 6 rows of 6 cells
+
+
+def test_report_says_so_when_the_real_miou_is_zero():
+    from model.evaluate import format_report
+    r = {"scenes": 4, "miou_real": 0.0, "miou_generated": 0.0, "miou_ratio": None, "pixel_acc_real": 0.0,
+         "pixel_acc_generated": 0.0, "style_fraction": None, "diversity_l1": None, "fid": None, "style_pairs": 0}
+    assert "n/a" in format_report(r)
