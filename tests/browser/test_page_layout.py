@@ -28,7 +28,7 @@ def _paint_a_lake_and_trees(app) -> None:
 
 def test_screenshot_after_painting(app):
     # a preset style: the picture people see first in the README
-    app.page.locator('.sp-style-tile[data-style="preset:golden-summer-clear"]').click()
+    app.page.locator('.sp-style-tile[data-style="preset:noon-summer-clear"]').click()
     _paint_a_lake_and_trees(app)
     app.wait_idle()
     app.page.mouse.move(0, 0)      # no brush outline in the picture
