@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import copy
 import json
-import math
 import os
 import signal
 import threading
@@ -29,8 +28,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from model.config import ModelConfig, preset
 from model.discriminator import MultiscaleDiscriminator
-from model.encoder import ConvEncoder, reparameterize
-from model.generator import SPADEGenerator
+from model.encoder import reparameterize
 from model.inputs import semantic_input
 from model.io import build_networks, save_model
 from model.labels import LANDSCAPES, Palette

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from browser_helpers import VIEWPORT, SynthCapture, open_app
+from browser_helpers import SynthCapture, open_app
 
 CHROMIUM = Path(os.environ.get("SPADE_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
