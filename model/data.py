@@ -26,6 +26,7 @@ from PIL import Image
 from torch.utils.data import Dataset
 
 from model.labels import DONTCARE, Palette
+from model.palettes import load_palette
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 
@@ -188,12 +189,6 @@ def _ending(folder: Path, tail: str) -> dict[str, Path]:
     return {k: p for k, p in _by_stem(folder, (".png",), tail).items() if p.name.endswith(tail + ".png")}
 
 
-def named_palette(dataset: str) -> Palette:
-    """The official class names and colours of one of the release's datasets."""
-    from model.palettes import load_palette
-    return load_palette(dataset)
-
-
 class PairedDataset(Dataset):
     """Image / label (/ instance) files -> augmented tensors. Subclasses only find the files.
 
@@ -292,7 +287,7 @@ class ADE20KDataset(PairedDataset):
             if not d.is_dir():
                 raise ValueError(f"not an ADE20K folder: {d} is missing (expected ADEChallengeData2016 layout)")
         samples = pair_files(_by_stem(img_dir, IMAGE_SUFFIXES), _by_stem(lab_dir, (".png",)), str(root))
-        super().__init__(samples, size, palette or named_palette("ade20k"), train,
+        super().__init__(samples, size, palette or load_palette("ade20k"), train,
                          remap=_ade20k_remap, **kw)
 
 
@@ -309,7 +304,7 @@ class COCOStuffDataset(PairedDataset):
                 raise ValueError(f"not a COCO-Stuff folder: {d} is missing (expected {split}_img/ and {split}_label/)")
         inst = _by_stem(inst_dir, (".png",)) if instances and inst_dir.is_dir() else None
         samples = pair_files(_by_stem(img_dir, IMAGE_SUFFIXES), _by_stem(lab_dir, (".png",)), str(root), inst)
-        super().__init__(samples, size, palette or named_palette("coco"), train, **kw)
+        super().__init__(samples, size, palette or load_palette("coco"), train, **kw)
 
 
 class CityscapesDataset(PairedDataset):
@@ -327,7 +322,7 @@ class CityscapesDataset(PairedDataset):
         labels = _ending(gt_dir, "_gtFine_labelIds")
         inst = _ending(gt_dir, "_gtFine_instanceIds") if instances else {}
         samples = pair_files(images, labels, str(root), inst or None)
-        super().__init__(samples, size, palette or named_palette("cityscapes"), train,
+        super().__init__(samples, size, palette or load_palette("cityscapes"), train,
                          aspect_ratio=aspect_ratio, **kw)
 
 

@@ -471,7 +471,7 @@ class Trainer:
                     if len(batches) == recalibrate:
                         break
                 e = copy.deepcopy(unwrap(self.E)).float().eval() if self.E is not None else None
-                recalibrate_bn(g, batches, e, self.cfg)
+                recalibrate_bn(g, batches, e)
         e = unwrap(self.E) if self.E is not None else None
         return save_model(folder, self.cfg, g.cpu(), copy.deepcopy(e).float().cpu() if e is not None else None,
                           self.palette)
@@ -586,8 +586,8 @@ class Trainer:
 
 
 @torch.no_grad()
-def recalibrate_bn(g: nn.Module, batches: list[torch.Tensor], encoder: nn.Module | None,
-                   cfg: ModelConfig) -> None:
+def recalibrate_bn(g: nn.Module, batches: list[tuple[torch.Tensor, torch.Tensor]],
+                   encoder: nn.Module | None) -> None:
     """Re-estimate BN running statistics of an (EMA) generator on a few batches.
 
     `batches` are (seg, real) pairs; the EMA weights never produced the live model's
