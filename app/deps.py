@@ -42,7 +42,7 @@ def load_engine(settings: Settings) -> Any:
     from model.engine import Engine  # imported here so `import app` stays light
 
     return Engine.from_folder(settings.model_dir, device=settings.device, precision=settings.precision,
-                              fast=settings.fast, compile=settings.compile)
+                              fast=settings.fast, compile=settings.compile, cpu_workers=settings.cpu_workers)
 
 
 class ServerState:
@@ -57,6 +57,7 @@ class ServerState:
         self.batcher: Batcher | None = None
         self.styles: dict[str, StylePreset] = {}
         self._closing = threading.Event()
+        self._publish = threading.Lock()  # publishing "ready" and close() never interleave
 
     @property
     def ready(self) -> bool:
@@ -78,31 +79,47 @@ class ServerState:
             except Exception as e:  # noqa: BLE001 - presets are a convenience, the model still serves
                 log.warning("style presets unavailable: %s: %s", type(e).__name__, e)
         if self._closing.is_set():
+            _close_engine(engine)
             return
         try:
             engine.warmup()
         except Exception as e:  # noqa: BLE001
+            _close_engine(engine)
             self._fail(f"the model from {where} loaded but failed its warm-up run: {type(e).__name__}: {e}")
             return
-        if self._closing.is_set():
-            return
         s = self.settings
-        self.batcher = Batcher(engine, max_queue=s.max_queue, max_batch=s.max_batch,
-                               max_wait_ms=s.max_wait_ms, metrics=self.metrics).start()
-        self.engine, self.styles = engine, styles
-        self.status, self.reason = "ready", None
+        with self._publish:
+            if self._closing.is_set():
+                _close_engine(engine)
+                return
+            self.batcher = Batcher(engine, max_queue=s.max_queue, max_batch=s.max_batch,
+                                   max_wait_ms=s.max_wait_ms, metrics=self.metrics).start()
+            self.engine, self.styles = engine, styles
+            self.status, self.reason = "ready", None
         log.info("model %s ready on %s (%s) in %.1f s; %d style presets", getattr(engine.cfg, "name", "?"),
                  getattr(engine, "device", "?"), getattr(engine, "dtype", "?"), time.perf_counter() - t0, len(styles))
 
     def _fail(self, reason: str) -> None:
-        self.status, self.reason = "failed", reason
+        with self._publish:
+            if not self._closing.is_set():  # "stopped" stays the last word
+                self.status, self.reason = "failed", reason
         log.error("model not served: %s", reason)
 
     def close(self) -> None:
-        self._closing.set()
-        self.status, self.reason = "stopped", "the server is shutting down"
+        with self._publish:
+            self._closing.set()
+            self.status, self.reason = "stopped", "the server is shutting down"
         if self.batcher is not None:
             self.batcher.close()
+        if self.engine is not None:
+            _close_engine(self.engine)
+
+
+def _close_engine(engine: Any) -> None:
+    """Stop an engine's worker threads, if it has any (test doubles may not)."""
+    close = getattr(engine, "close", None)
+    if callable(close):
+        close()
 
 
 # ---- errors the routes raise ---------------------------------------------------------------

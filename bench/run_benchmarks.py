@@ -22,7 +22,8 @@ RUNS: dict[str, str] = {
                         "--paths plain,fast,fast-dense",
     "landscapes-ngf32-1thread": "--preset landscapes --ngf 32 --spade-hidden 64 --batch 1,8 --precision fp32,auto "
                                 "--threads 1",
-    "landscapes-preset": "--preset landscapes --batch 1,8 --precision fp32,auto",
+    "landscapes-preset": "--preset landscapes --batch 1,2,8 --precision fp32,auto",
+    "landscapes-preset-1worker": "--preset landscapes --batch 1,2,8 --precision fp32,auto --cpu-workers 1",
 }
 
 

@@ -182,7 +182,7 @@ def _time(fn) -> float:
 
 def run_bench(model: SpadeModel, batches: list[int], precisions: list[str], paths: list[str],
               repeats: int = 3, device: str = "auto", label_kind: str = "scene", seed: int = 0,
-              log=print) -> dict:
+              log=print, cpu_workers: int | None = None) -> dict:
     cfg = model.cfg
     labels, inst, label_kind = bench_labels(cfg, max(batches), seed, label_kind)
     inst = inst if cfg.use_instance else None
@@ -193,7 +193,8 @@ def run_bench(model: SpadeModel, batches: list[int], precisions: list[str], path
     for path in paths:
         for prec in precisions:
             m = copy.deepcopy(model) if path == "plain" else model
-            eng = Engine(m, device=device, precision=prec, fast=path != "plain", region_skip=path == "fast")
+            eng = Engine(m, device=device, precision=prec, fast=path != "plain", region_skip=path == "fast",
+                         cpu_workers=cpu_workers)
             key = f"{path}-{str(eng.dtype).replace('torch.', '')}"
             if key not in engines:
                 engines[key] = eng
@@ -205,7 +206,7 @@ def run_bench(model: SpadeModel, batches: list[int], precisions: list[str], path
     regions = region_stats(cfg, labels, inst)
     log(f"model {cfg.name}: ngf {cfg.ngf}, spade_hidden {cfg.spade_hidden}, {cfg.semantic_nc} input channels, "
         f"{cfg.output_size[0]}x{cfg.output_size[1]}, {gflop:.1f} GFLOP/image (plain); device {any_engine.device}, "
-        f"{torch.get_num_threads()} threads; labels: {label_kind}")
+        f"{torch.get_num_threads()} threads, {any_engine.cpu_workers} CPU batch workers; labels: {label_kind}")
     log("pixels near a boundary (distinct neighbourhoods): "
         + ", ".join(f"{k} {v['boundary']:.0%} ({v['distinct']:.0%})" for k, v in regions.items()))
 
@@ -243,7 +244,7 @@ def run_bench(model: SpadeModel, batches: list[int], precisions: list[str], path
     return {
         "model": cfg.name, "config": cfg.to_dict(), "gflop_per_image": gflop,
         "fast_path_gflop_per_image": fast_gflop, "device": str(any_engine.device),
-        "threads": torch.get_num_threads(), "cpu": _cpu_name(), "torch": torch.__version__,
+        "threads": torch.get_num_threads(), "cpu_workers": any_engine.cpu_workers, "cpu": _cpu_name(), "torch": torch.__version__,
         "labels": label_kind, "region_stats": regions, "repeats": repeats, "results": results,
     }
 
@@ -304,6 +305,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="auto")
     p.add_argument("--repeats", type=int, default=3, help="timed runs per configuration (best is reported)")
     p.add_argument("--threads", type=int, help="torch intra-op threads (default: torch's choice)")
+    p.add_argument("--cpu-workers", type=int, help="CPU: split batches over N single-threaded workers "
+                                                     "(default: the thread count; 1: off)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument("--save", metavar="FILE.json", help="also write the JSON report here (e.g. bench/results/x.json)")
@@ -338,7 +341,7 @@ def _main(args: argparse.Namespace) -> int:
         model = random_model(preset(args.preset, **over), seed=args.seed)
     log = (lambda *a, **k: None) if args.json else print
     report = run_bench(model, args.batch, args.precision, args.paths, args.repeats, args.device,
-                       args.labels, args.seed, log=log)
+                       args.labels, args.seed, log=log, cpu_workers=args.cpu_workers)
     report["command"] = "spade bench " + " ".join(_argv_of(args))
     if args.json:
         print(json.dumps(report, indent=1))

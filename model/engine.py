@@ -13,6 +13,7 @@ import secrets
 import threading
 import time
 from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,6 +33,39 @@ from model.labels import DONTCARE, Palette  # noqa: E402
 
 PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 FIRST_CONV = ("auto", "gather", "conv")
+
+
+# ---- CPU batch workers ------------------------------------------------------------------------
+
+def single_thread_pool(n: int) -> ThreadPoolExecutor:
+    """n started worker threads that each run torch ops with ONE intra-op thread.
+
+    Why: on CPUs a 256x256 generator pass is a chain of many small ops, so a second intra-op
+    thread buys little at batch 1 (bench/README.md), while two single-threaded passes over two
+    halves of a batch keep both cores busy. torch.set_num_threads sets the calling thread's
+    OpenMP team size and also the default for threads that start later, so the workers set 1
+    and the caller's own value is put back once all of them have started.
+    """
+    caller = torch.get_num_threads()
+    started = threading.Barrier(n + 1)
+    pool = ThreadPoolExecutor(n, thread_name_prefix="spade-cpu")
+
+    def init() -> None:
+        torch.get_num_threads()  # torch's once-per-thread init first, or it would later reset the count
+        torch.set_num_threads(1)
+        started.wait()  # hold every worker until all n exist, so each submit starts its own thread
+
+    for _ in range(n):
+        pool.submit(init)
+    started.wait()
+    torch.set_num_threads(caller)
+    return pool
+
+
+def split_sizes(batch: int, parts: int) -> list[int]:
+    """batch items in min(parts, batch) near-equal contiguous chunks, largest first."""
+    n = max(1, min(parts, batch))
+    return [batch // n + (i < batch % n) for i in range(n)]
 
 
 # ---- device and precision --------------------------------------------------------------------
@@ -121,12 +155,19 @@ class Engine:
 
     def __init__(self, model: SpadeModel, device: str = "auto", precision: str = "auto", fast: bool = True,
                  compile: bool = False, style_cache_size: int = 128, first_conv: str = "auto",
-                 region_skip: bool = True):
+                 region_skip: bool = True, cpu_workers: int | None = None):
         """Takes ownership of `model`: its networks are moved to the device (and, for the plain
         path, cast to the precision) in place. first_conv and region_skip tune the fast path
-        (model/fast.py); the defaults are what bench/README.md measured fastest."""
+        (model/fast.py); the defaults are what bench/README.md measured fastest.
+
+        cpu_workers: on the CPU, a batch of two or more images is split over this many worker
+        threads with one intra-op thread each (default: torch's thread count; 1 turns it off).
+        Batch 1 keeps all intra-op threads.
+        """
         if first_conv not in FIRST_CONV:
             raise ValueError(f"first_conv must be one of {FIRST_CONV}")
+        if cpu_workers is not None and cpu_workers < 1:
+            raise ValueError(f"cpu_workers must be at least 1, got {cpu_workers}")
         self.cfg: ModelConfig = model.cfg
         self.palette: Palette = model.palette
         self.device = pick_device(device)
@@ -154,6 +195,16 @@ class Engine:
         self._style_cache: OrderedDict[str, tuple[torch.Tensor, torch.Tensor]] = OrderedDict()
         self._style_cache_size = style_cache_size
         self._lock = threading.Lock()
+        # Batch splitting over CPU workers: not with torch.compile (one compiled graph, one caller)
+        workers = 1 if self.device.type != "cpu" or compile else (cpu_workers or torch.get_num_threads())
+        self.cpu_workers = workers
+        self._pool = single_thread_pool(workers) if workers > 1 else None
+
+    def close(self) -> None:
+        """Stop the CPU batch workers (the engine still runs, single-threaded per call, afterwards)."""
+        pool, self._pool, self.cpu_workers = self._pool, None, 1
+        if pool is not None:
+            pool.shutdown(wait=True)
 
     @classmethod
     def from_folder(cls, folder: str | Path, **kw) -> "Engine":
@@ -161,7 +212,7 @@ class Engine:
 
     def __repr__(self) -> str:
         return (f"Engine({self.cfg.name!r}, device={self.device}, dtype={self.dtype}, fast={self.fast}, "
-                f"first_conv={self.first_conv!r})")
+                f"first_conv={self.first_conv!r}, cpu_workers={self.cpu_workers})")
 
     # ---- 1. input checks -------------------------------------------------------------------------
 
@@ -313,23 +364,32 @@ class Engine:
 
     def _run(self, reqs: list[Request], zs: list[torch.Tensor | None]) -> list[np.ndarray]:
         """Steps 3 and 4 for checked requests (one generator call), results split per request."""
-        # 3. generate
         ids = torch.cat([r.ids for r in reqs]).to(self.device)
         edges = None
         if any(r.edges is not None for r in reqs):
             edges = torch.cat([r.edges if r.edges is not None else torch.zeros_like(r.ids, dtype=torch.bool)
                                for r in reqs]).to(self.device)
         z = torch.cat(zs).to(self.device) if self.supports_style else None
-        with torch.inference_mode():
-            y = self._forward(ids, edges, z)                                  # (B, 3, H, W) in [-1, 1]
-            # 4. post-process: uint8 (B, H, W, 3)
-            y = ((y.float().clamp_(-1, 1) + 1) * 127.5).round_().to(torch.uint8)
-            out = y.permute(0, 2, 3, 1).cpu().numpy()
+        pool = self._pool
+        sizes = split_sizes(ids.shape[0], self.cpu_workers if pool is not None else 1)
+        if len(sizes) == 1:
+            out = self._generate_uint8(ids, edges, z)
+        else:  # one chunk per CPU worker, each single-threaded (see single_thread_pool)
+            chunks = [tuple(None if t is None else t.split(sizes)[i] for t in (ids, edges, z))
+                      for i in range(len(sizes))]
+            out = np.concatenate([f.result() for f in [pool.submit(self._generate_uint8, *c) for c in chunks]])
         results, i = [], 0
         for r in reqs:
             results.append(out[i:i + r.batch] if r.batched else out[i])
             i += r.batch
         return results
+
+    def _generate_uint8(self, ids: torch.Tensor, edges: torch.Tensor | None, z: torch.Tensor | None) -> np.ndarray:
+        """3. generate + 4. post-process: (B, H, W) ids -> (B, H, W, 3) uint8 on the CPU."""
+        with torch.inference_mode():  # thread-local: entered here, on whichever thread runs the chunk
+            y = self._forward(ids, edges, z)                                  # (B, 3, H, W) in [-1, 1]
+            y = ((y.float().clamp_(-1, 1) + 1) * 127.5).round_().to(torch.uint8)
+            return y.permute(0, 2, 3, 1).cpu().numpy()
 
     # ---- public entry points ---------------------------------------------------------------------------
 

@@ -71,3 +71,40 @@ def test_a_bad_model_folder_is_never_served(broken_dirs, kind, caplog):
         assert c.get("/healthz").status_code == 200
     errors = [rec for rec in caplog.records if rec.levelno >= logging.ERROR]
     assert len(errors) == 1 and "model not served" in errors[0].getMessage()
+
+
+class ClosableEngine(FakeEngine):
+    def __init__(self, **kw):
+        super().__init__(**kw)
+        self.closed = 0
+
+    def close(self) -> None:
+        self.closed += 1
+
+
+def test_shutdown_stops_the_engine_workers():
+    engine = ClosableEngine()
+    app = create_app(make_settings(), engine_loader=lambda s: engine)
+    with TestClient(app, raise_server_exceptions=False) as c:
+        wait_ready(c)
+        assert engine.closed == 0
+    assert engine.closed == 1
+    assert app.state.server.status == "stopped"
+
+
+def test_shutdown_during_warmup_never_publishes_ready():
+    warm = threading.Event()
+    engine = ClosableEngine(warmup_gate=warm)
+    app = create_app(make_settings(), engine_loader=lambda s: engine)
+    with TestClient(app, raise_server_exceptions=False) as c:
+        assert c.get("/readyz").json()["status"] == "loading"
+        closer = threading.Thread(target=app.state.server.close)
+        closer.start()
+        closer.join()
+        warm.set()  # warm-up ends after shutdown began: the model must stay unpublished
+        for _ in range(200):
+            if engine.closed:
+                break
+            threading.Event().wait(0.02)
+        assert app.state.server.status == "stopped" and app.state.server.engine is None
+        assert engine.closed == 1

@@ -269,3 +269,69 @@ def test_a_seed_too_large_for_torch_is_a_clear_error():
     eng = Engine(SpadeModel(cfg, g.eval(), e.eval(), LANDSCAPES), device="cpu", precision="fp32")
     with pytest.raises(ValueError, match="seed"):
         eng.synthesize(__import__("numpy").zeros((256, 256), int), seed=2**64)
+
+
+# ---- CPU batch workers ---------------------------------------------------------------------------------
+
+def test_split_sizes_cover_the_batch_evenly():
+    from model.engine import split_sizes
+    assert split_sizes(8, 2) == [4, 4]
+    assert split_sizes(5, 3) == [2, 2, 1]
+    assert split_sizes(2, 4) == [1, 1]
+    assert split_sizes(1, 2) == [1]
+
+
+@pytest.mark.parametrize("name", ["landscapes", "coco"])
+def test_batches_split_over_workers_equal_the_unsplit_batch(name):
+    cfg = preset(name, ngf=8, spade_hidden=16, crop_size=64)
+    split = Engine(random_model(cfg, seed=3), device="cpu", precision="fp32", cpu_workers=3)
+    whole = Engine(random_model(cfg, seed=3), device="cpu", precision="fp32", cpu_workers=1)
+    try:
+        assert split.cpu_workers == 3 and whole.cpu_workers == 1
+        lab, inst = scene_labels(cfg, 5, seed=11)
+        kw = dict(instances=inst if cfg.use_instance else None, seed=4)
+        a, b = split.synthesize(lab, **kw), whole.synthesize(lab, **kw)
+        assert a.shape == (5, 64, 64, 3)
+        assert np.abs(a.astype(int) - b.astype(int)).max() <= 1
+        if not cfg.use_vae:  # no z: each image depends on its own map only, so chunks came back in order
+            for i in range(5):
+                single = whole.synthesize(lab[i], instances=inst[i], seed=4)
+                assert np.abs(a[i].astype(int) - single.astype(int)).max() <= 1
+    finally:
+        split.close()
+        whole.close()
+
+
+def test_split_requests_keep_their_own_styles_in_order():
+    cfg = preset("landscapes", ngf=8, spade_hidden=16, crop_size=64)
+    eng = Engine(random_model(cfg, seed=3), device="cpu", precision="fp32", cpu_workers=2)
+    try:
+        lab = scene_labels(cfg, 3, seed=2)[0]
+        reqs = [dict(labels=lab[i], style=_style(20 + i)) for i in range(3)]
+        out = eng.synthesize_batch(reqs)
+        for req, img in zip(reqs, out):
+            assert np.abs(img.astype(int) - eng.synthesize(**req).astype(int)).max() <= 1
+        assert np.abs(out[0].astype(int) - out[1].astype(int)).mean() > 1  # really different styles
+    finally:
+        eng.close()
+
+
+def test_workers_run_single_threaded_and_the_callers_threads_are_kept():
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        cfg = preset("landscapes", ngf=8, spade_hidden=16, crop_size=64)
+        eng = Engine(random_model(cfg, seed=3), device="cpu", precision="fp32", cpu_workers=2)
+        assert torch.get_num_threads() == 2
+        assert [eng._pool.submit(torch.get_num_threads).result() for _ in range(4)] == [1] * 4
+        eng.close()
+        assert eng.cpu_workers == 1 and eng._pool is None
+        assert eng.synthesize(scene_labels(cfg, 2, seed=1)[0], seed=0).shape == (2, 64, 64, 3)  # still works
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_cpu_workers_must_be_positive():
+    cfg = preset("landscapes", ngf=8, spade_hidden=16, crop_size=64)
+    with pytest.raises(ValueError, match="cpu_workers"):
+        Engine(random_model(cfg, seed=3), device="cpu", cpu_workers=0)
