@@ -23,6 +23,7 @@ RUNS: dict[str, str] = {
     "landscapes-ngf32-1thread": "--preset landscapes --ngf 32 --spade-hidden 64 --batch 1,8 --precision fp32,auto "
                                 "--threads 1",
     "landscapes-preset": "--preset landscapes --batch 1,2,8 --precision fp32,auto",
+    "landscapes-shipped": "--model weights/landscapes --batch 1,8 --repeats 5",
     "landscapes-preset-1worker": "--preset landscapes --batch 1,2,8 --precision fp32,auto --cpu-workers 1",
 }
 
