@@ -131,7 +131,10 @@ class Batcher:
                 if disconnected is not None and await disconnected() and self._drop(item):
                     raise ClientGone("the client disconnected before its request ran")
         except asyncio.CancelledError:
+            # Queued: never run. Already taken: its result or error is no longer anyone's, so the
+            # future is cancelled now (settling it later would log "exception was never retrieved").
             self._drop(item)
+            item.future.cancel()
             raise
 
     def _drop(self, item: _Item) -> bool:

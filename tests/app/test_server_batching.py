@@ -156,3 +156,32 @@ def test_close_fails_queued_requests_instead_of_hanging():
     results = asyncio.run(scenario())
     assert isinstance(results[0].image, np.ndarray)
     assert all(isinstance(r, Exception) for r in results[1:])
+
+
+def test_a_caller_cancelled_mid_batch_leaves_no_unretrieved_error():
+    gate = threading.Event()
+    engine = FakeEngine(gate=gate, fail_if=lambda r: r["seed"] == 0)
+    batcher = Batcher(engine, max_queue=8, max_batch=1, max_wait_ms=0).start()
+    errors: list[dict] = []
+
+    async def scenario():
+        asyncio.get_running_loop().set_exception_handler(lambda loop, ctx: errors.append(ctx))
+        task = asyncio.ensure_future(batcher.submit(request(0)))
+        while not engine.entered.is_set():  # the worker has taken it and is inside the engine
+            await asyncio.sleep(0.01)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        gate.set()  # now the engine raises for it; nobody is waiting any more
+        await batcher.submit(request(1))  # the worker goes on serving
+        await asyncio.sleep(0.05)
+        import gc
+        gc.collect()  # an unretrieved future exception is reported when the future is collected
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        gate.set()
+        batcher.close()
+    assert [r["seed"] for r in engine.seen][-1] == 1
+    assert not [e for e in errors if "never retrieved" in str(e.get("message", ""))]
