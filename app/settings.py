@@ -17,7 +17,7 @@ class Settings(BaseSettings):
     device: str = "auto"                        # auto | cpu | cuda | cuda:N | mps
     precision: Literal["auto", "fp32", "fp16", "bf16"] = "auto"  # auto: fp16/bf16 on GPU, bf16 on CPUs with AVX512-BF16/AMX, else fp32
     fast: bool = True                           # Engine's fused inference path
-    compile: bool = False                       # torch.compile the generator (slow start, faster steady state)
+    compile: bool = False                       # torch.compile the generator (for GPUs; slow start; on CPUs the default eager path is faster)
     cpu_workers: int | None = Field(None, ge=1)  # CPU: split a batch over this many single-threaded workers (default: torch's threads; 1: off)
 
     # ---- edge limits ----------------------------------------------------------------
