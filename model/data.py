@@ -226,9 +226,12 @@ class PairedDataset(Dataset):
         return image, ids, inst
 
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
-        image, ids, inst = self.load(i)
         # torch's RNG drives the crop / flip, so torch.manual_seed and DataLoader workers seed it
-        rng = np.random.default_rng(int(torch.randint(0, 2**62, (1,)).item()))
+        return self.item(i, np.random.default_rng(int(torch.randint(0, 2**62, (1,)).item())))
+
+    def item(self, i: int, rng: np.random.Generator) -> dict[str, torch.Tensor]:
+        """Item i with the crop / flip drawn from rng (training seeds it per sample: exact resume)."""
+        image, ids, inst = self.load(i)
         image, ids, inst = self.augment(image, ids, inst, rng)
         item = {
             "image": torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float().div_(127.5).sub_(1.0),

@@ -97,7 +97,9 @@ class TrainConfig:
 # ---------------------------------------------------------------------------------------
 class StepSampler(Sampler[int]):
     """Yields global sample indices from `start` on: sample k of the run belongs to rank
-    (k // batch) % world. Finite datasets are walked in a fresh seeded permutation per epoch."""
+    (k // batch) % world. Finite datasets are walked in a fresh seeded permutation per epoch and
+    get (dataset index, k): k seeds that sample's augmentation, so a resumed run crops and flips
+    exactly as the uninterrupted one would have."""
 
     def __init__(self, length: int | None, batch: int, rank: int, world: int, seed: int, start_step: int):
         self.length, self.batch, self.rank, self.world = length, batch, rank, world
@@ -116,21 +118,27 @@ class StepSampler(Sampler[int]):
                     if epoch != perm_epoch:
                         g = torch.Generator().manual_seed(self.seed * 100_003 + epoch)
                         perm, perm_epoch = torch.randperm(self.length, generator=g), epoch
-                    yield int(perm[k % self.length])
+                    yield int(perm[k % self.length]), k
             step += 1
 
 
 class _Indexed(Dataset):
-    """Map-style view of a dataset: scenes by index (infinite), or a finite dataset."""
+    """Map-style view of a dataset: scenes by index (infinite), or a finite dataset by
+    (index, k) from StepSampler, its augmentation seeded by (seed, k)."""
 
-    def __init__(self, ds: Any):
-        self.ds = ds
+    def __init__(self, ds: Any, seed: int = 0):
+        self.ds, self.seed = ds, seed
 
     def __len__(self) -> int:  # only used by finite datasets
         return len(self.ds)
 
-    def __getitem__(self, i: int) -> dict:
-        return self.ds.get(i) if hasattr(self.ds, "get") else self.ds[i]
+    def __getitem__(self, key: int | tuple[int, int]) -> dict:
+        if isinstance(key, tuple):
+            i, k = key
+            if hasattr(self.ds, "item"):
+                return self.ds.item(i, np.random.default_rng((self.seed, k)))
+            return self.ds[i]
+        return self.ds.get(key) if hasattr(self.ds, "get") else self.ds[key]
 
 
 def make_train_dataset(tc: TrainConfig, size: int) -> tuple[Any, int | None, Palette]:
@@ -269,7 +277,7 @@ class Trainer:
         if palette is not None:
             self.palette = palette
         sampler = StepSampler(length, self.tc.batch_size, self.rank, self.world, self.tc.seed, self.step)
-        return DataLoader(_Indexed(ds), batch_size=self.tc.batch_size, sampler=sampler,
+        return DataLoader(_Indexed(ds, self.tc.seed), batch_size=self.tc.batch_size, sampler=sampler,
                           num_workers=self.tc.num_workers, persistent_workers=self.tc.num_workers > 0,
                           pin_memory=self.device.type == "cuda",
                           # its own generator: creating the iterator must not draw from the global
