@@ -110,6 +110,8 @@ def load_or_train_segnet(path: Path, num_classes: int, progress: bool = True, st
     net = train_segnet(num_classes, steps=steps, progress=progress)
     path.parent.mkdir(parents=True, exist_ok=True)
     save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(path))
+    from model.io import set_default_mode
+    set_default_mode(path)
     return net
 
 

@@ -6,6 +6,7 @@ Loading never unpickles anything. (NVlabs .pth import lives in model/nvlabs.py.)
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,6 +52,14 @@ def state_for_saving(generator: nn.Module, encoder: nn.Module | None,
             for k, v in out.items()}
 
 
+def set_default_mode(path: Path) -> None:
+    """safetensors writes 0600 files; give weights the usual umask-based mode (a server running as
+    another user, e.g. in the Docker image, must be able to read them)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    path.chmod(0o666 & ~umask)
+
+
 def save_model(folder: str | Path, cfg: ModelConfig, generator: nn.Module, encoder: nn.Module | None,
                palette: Palette, dtype: torch.dtype = torch.float16, card: str | None = None) -> Path:
     """Write a model folder; each file is written to a temporary name then renamed."""
@@ -58,6 +67,7 @@ def save_model(folder: str | Path, cfg: ModelConfig, generator: nn.Module, encod
     folder.mkdir(parents=True, exist_ok=True)
     tmp = folder / (WEIGHTS_FILE + ".tmp")
     save_file(state_for_saving(generator, encoder, dtype), str(tmp), metadata={"format": "pt"})
+    set_default_mode(tmp)
     tmp.replace(folder / WEIGHTS_FILE)
     cfg.save(folder / CONFIG_FILE)
     palette.save(folder / LABELS_FILE)

@@ -134,3 +134,15 @@ def test_palette_colour_id_round_trip_and_unknown_colour_error():
         LANDSCAPES.ids_from_colors(rgb)
     again = Palette.from_json(LANDSCAPES.to_json())
     assert again.names == LANDSCAPES.names and len(again) == 16
+
+
+def test_saved_weights_follow_the_umask_not_safetensors_0600(tmp_path):
+    import os
+    cfg = preset("landscapes", ngf=8, ndf=8, spade_hidden=16)
+    g, e = build_networks(cfg)
+    old = os.umask(0o022)
+    try:
+        folder = save_model(tmp_path / "m", cfg, g, e, LANDSCAPES)
+    finally:
+        os.umask(old)
+    assert (folder / "model.safetensors").stat().st_mode & 0o777 == 0o644
