@@ -32,6 +32,7 @@ def test_screenshot_after_painting(app):
     _paint_a_lake_and_trees(app)
     app.wait_idle()
     app.page.mouse.move(0, 0)      # no brush outline in the picture
+    app.page.wait_for_timeout(400)  # the busy badge fades out over 150 ms
     ARTIFACTS.mkdir(exist_ok=True)
     shot = ARTIFACTS / "page-1280x800.png"
     app.page.screenshot(path=str(shot))
