@@ -95,7 +95,7 @@ class TrainConfig:
 # ---------------------------------------------------------------------------------------
 # Data: a resumable index stream, so a resumed run sees exactly the samples it would have.
 # ---------------------------------------------------------------------------------------
-class StepSampler(Sampler[int]):
+class StepSampler(Sampler[int | tuple[int, int]]):
     """Yields global sample indices from `start` on: sample k of the run belongs to rank
     (k // batch) % world. Finite datasets are walked in a fresh seeded permutation per epoch and
     get (dataset index, k): k seeds that sample's augmentation, so a resumed run crops and flips
@@ -105,7 +105,7 @@ class StepSampler(Sampler[int]):
         self.length, self.batch, self.rank, self.world = length, batch, rank, world
         self.seed, self.start_step = seed, start_step
 
-    def __iter__(self) -> Iterator[int]:
+    def __iter__(self) -> Iterator[int | tuple[int, int]]:
         step = self.start_step
         perm_epoch, perm = -1, None
         while True:
