@@ -198,6 +198,8 @@ def run_bench(model: SpadeModel, batches: list[int], precisions: list[str], path
             key = f"{path}-{str(eng.dtype).replace('torch.', '')}"
             if key not in engines:
                 engines[key] = eng
+            else:
+                eng.close()  # same config as one already built (e.g. auto = fp32 on this CPU)
     reference = engines.get("plain-float32") or Engine(copy.deepcopy(model), device=device, precision="fp32",
                                                        fast=False)
     any_engine = next(iter(engines.values()))
@@ -241,10 +243,13 @@ def run_bench(model: SpadeModel, batches: list[int], precisions: list[str], path
         if r["batch"] in base:
             r["speedup_vs_plain_fp32"] = base[r["batch"]] / r["ms_per_image"]
         r["throughput_vs_batch_%d" % b0] = one[r["config"]] / r["ms_per_image"]
+    workers = any_engine.cpu_workers
+    for eng in {id(e): e for e in [*engines.values(), reference]}.values():
+        eng.close()  # their CPU worker threads
     return {
         "model": cfg.name, "config": cfg.to_dict(), "gflop_per_image": gflop,
         "fast_path_gflop_per_image": fast_gflop, "device": str(any_engine.device),
-        "threads": torch.get_num_threads(), "cpu_workers": any_engine.cpu_workers, "cpu": _cpu_name(), "torch": torch.__version__,
+        "threads": torch.get_num_threads(), "cpu_workers": workers, "cpu": _cpu_name(), "torch": torch.__version__,
         "labels": label_kind, "region_stats": regions, "repeats": repeats, "results": results,
     }
 

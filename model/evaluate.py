@@ -103,6 +103,8 @@ def train_segnet(num_classes: int, steps: int = SEGNET_STEPS, batch: int = 8, si
 
 def load_or_train_segnet(path: Path, num_classes: int, progress: bool = True, steps: int = SEGNET_STEPS) -> SegNet:
     from safetensors.torch import load_file, save_file
+
+    from model.io import set_default_mode
     net = SegNet(num_classes)
     if path.is_file():
         net.load_state_dict(load_file(str(path)))
@@ -110,7 +112,6 @@ def load_or_train_segnet(path: Path, num_classes: int, progress: bool = True, st
     net = train_segnet(num_classes, steps=steps, progress=progress)
     path.parent.mkdir(parents=True, exist_ok=True)
     save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(path))
-    from model.io import set_default_mode
     set_default_mode(path)
     return net
 
