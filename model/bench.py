@@ -130,6 +130,9 @@ def random_model(cfg: ModelConfig, seed: int = 0, calibrate: bool = True) -> Spa
                     v = F.normalize(w.t() @ u, dim=0)
                 m.weight_u.copy_(u)
                 m.weight_v.copy_(v)
+        for name, p in g.named_parameters():
+            if name.rsplit(".", 1)[-1] in ("noise_0", "noise_1"):  # trained ones are not zero
+                p.normal_(0.0, 0.3)
         g.eval()
         if calibrate:
             from model.inputs import semantic_input

@@ -1,4 +1,11 @@
-"""SPADE residual block: (SPADE -> LeakyReLU -> 3x3 conv) twice, plus a shortcut."""
+"""SPADE residual block: (SPADE -> LeakyReLU -> 3x3 conv) twice, plus a shortcut.
+
+Optional (ours, not in the release): per-pixel noise added after each of the two convs,
+scaled by a learned per-channel weight (StyleGAN's noise inputs). A generator without a
+spatial noise source can only draw stochastic texture (a meadow's speckle of flowers) from
+positional cues such as the zero padding, which comes out as a plaid of row and column
+stripes. The weights start at zero, so a block with noise starts as the block without.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +19,8 @@ from model.spade import SPADE
 
 class SPADEResBlock(nn.Module):
     def __init__(self, fin: int, fout: int, label_nc: int, norm: str = "syncbatch",
-                 spade_hidden: int = 128, spade_kernel: int = 3, spectral: bool = True):
+                 spade_hidden: int = 128, spade_kernel: int = 3, spectral: bool = True,
+                 noise: bool = False):
         super().__init__()
         self.learned_shortcut = fin != fout
         fmiddle = min(fin, fout)
@@ -32,9 +40,18 @@ class SPADEResBlock(nn.Module):
         self.norm_1 = SPADE(fmiddle, label_nc, **spade)
         if self.learned_shortcut:
             self.norm_s = SPADE(fin, label_nc, **spade)
+        self.noise = noise
+        if noise:
+            self.noise_0 = nn.Parameter(torch.zeros(1, fmiddle, 1, 1))
+            self.noise_1 = nn.Parameter(torch.zeros(1, fout, 1, 1))
 
-    def forward(self, x: torch.Tensor, seg: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, seg: torch.Tensor, noise: torch.Tensor | None = None) -> torch.Tensor:
+        """x: (B, fin, h, w); seg: (B, semantic_nc, h, w); noise: (B, 1, h, w), used when the block has noise."""
         x_s = self.conv_s(self.norm_s(x, seg)) if self.learned_shortcut else x
         dx = self.conv_0(F.leaky_relu(self.norm_0(x, seg), 0.2))
+        if self.noise:
+            dx = dx + self.noise_0 * noise
         dx = self.conv_1(F.leaky_relu(self.norm_1(dx, seg), 0.2))
+        if self.noise:
+            dx = dx + self.noise_1 * noise
         return x_s + dx

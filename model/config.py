@@ -36,6 +36,7 @@ class ModelConfig:
     spade_kernel: int = 3                   # kernel size of the SPADE convs (paper: 3)
     spectral_norm_G: bool = True            # spectral norm on the generator's residual-block convs
     use_vae: bool = False                   # True: generator starts from z (style encoder); False: from the downsampled label map
+    noise_inject: bool = False              # ours: learned per-pixel noise after each residual conv (model/blocks.py)
     num_D: int = 2                          # discriminator scales
     n_layers_D: int = 4                     # layers per PatchGAN discriminator
     dataset: str = "custom"                 # which palette / dataset conventions apply
@@ -119,7 +120,8 @@ PRESETS: dict[str, ModelConfig] = {
                               dataset="cityscapes"),
     "landscapes": ModelConfig(name="landscapes", label_nc=16, contain_dontcare_label=False, use_instance=False,
                               ngf=16, ndf=32, spade_hidden=32, crop_size=256, num_upsampling_layers="normal",
-                              param_free_norm="syncbatch", use_vae=True, dataset="landscapes"),
+                              param_free_norm="syncbatch", use_vae=True, noise_inject=True,
+                              dataset="landscapes"),
 }
 
 

@@ -33,6 +33,8 @@ from model.labels import DONTCARE, Palette  # noqa: E402
 
 PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 FIRST_CONV = ("auto", "gather", "conv")
+# The noise map's random stream differs from z's (both are drawn from the request's seed)
+NOISE_SEED_SALT = 0x5EED_0F_0015E
 
 
 # ---- CPU batch workers ------------------------------------------------------------------------
@@ -352,18 +354,29 @@ class Engine:
         eps = torch.randn(b, self.cfg.z_dim, generator=gen)
         return mu + eps * torch.exp(0.5 * logvar)
 
+    def noise(self, req: Request) -> torch.Tensor | None:
+        """The request's per-pixel noise (B, 1, H, W) float32 on the CPU, for models with noise inputs
+        (cfg.noise_inject), else None. Drawn from the seed (0 without one), so a seed fixes the
+        texture too and a picture without a seed keeps its texture while it is being painted."""
+        if not self.cfg.noise_inject:
+            return None
+        gen = torch.Generator().manual_seed((req.seed if req.seed is not None else 0) ^ NOISE_SEED_SALT)
+        return torch.randn(req.batch, 1, *self.output_size, generator=gen)
+
     # ---- 3. generate ---------------------------------------------------------------------------------
 
-    def _generate(self, ids: torch.Tensor, edges: torch.Tensor | None, z: torch.Tensor | None) -> torch.Tensor:
+    def _generate(self, ids: torch.Tensor, edges: torch.Tensor | None, z: torch.Tensor | None,
+                  noise: torch.Tensor | None) -> torch.Tensor:
         """(B, H, W) ids on the device -> (B, 3, H, W) in [-1, 1]."""
         if self.fast:
-            return self.generator(ids, edges, z)
+            return self.generator(ids, edges, z, noise)
         if self.cfg.contain_dontcare_label:  # check_labels mapped 255 to label_nc; semantic_input takes 255
             ids = torch.where(ids == self.cfg.label_nc, DONTCARE, ids)
         seg = semantic_input(ids, self.cfg, dtype=self.dtype)               # (B, semantic_nc, H, W)
         if self.cfg.use_instance and edges is not None:
             seg[:, -1] = edges.to(self.dtype)
-        return self.generator(seg, None if z is None else z.to(self.dtype))
+        return self.generator(seg, None if z is None else z.to(self.dtype),
+                              noise=None if noise is None else noise.to(self.dtype))
 
     def _run(self, reqs: list[Request], zs: list[torch.Tensor | None]) -> list[np.ndarray]:
         """Steps 3 and 4 for checked requests (one generator call), results split per request."""
@@ -373,12 +386,13 @@ class Engine:
             edges = torch.cat([r.edges if r.edges is not None else torch.zeros_like(r.ids, dtype=torch.bool)
                                for r in reqs]).to(self.device)
         z = torch.cat(zs).to(self.device) if self.supports_style else None
+        noise = torch.cat([self.noise(r) for r in reqs]).to(self.device) if self.cfg.noise_inject else None
         pool = self._pool
         sizes = split_sizes(ids.shape[0], self.cpu_workers if pool is not None else 1)
         if len(sizes) == 1:
-            out = self._generate_uint8(ids, edges, z)
+            out = self._generate_uint8(ids, edges, z, noise)
         else:  # one chunk per CPU worker, each single-threaded (see single_thread_pool)
-            chunks = [tuple(None if t is None else t.split(sizes)[i] for t in (ids, edges, z))
+            chunks = [tuple(None if t is None else t.split(sizes)[i] for t in (ids, edges, z, noise))
                       for i in range(len(sizes))]
             out = np.concatenate([f.result() for f in [pool.submit(self._generate_uint8, *c) for c in chunks]])
         results, i = [], 0
@@ -387,10 +401,11 @@ class Engine:
             i += r.batch
         return results
 
-    def _generate_uint8(self, ids: torch.Tensor, edges: torch.Tensor | None, z: torch.Tensor | None) -> np.ndarray:
+    def _generate_uint8(self, ids: torch.Tensor, edges: torch.Tensor | None, z: torch.Tensor | None,
+                        noise: torch.Tensor | None) -> np.ndarray:
         """3. generate + 4. post-process: (B, H, W) ids -> (B, H, W, 3) uint8 on the CPU."""
         with torch.inference_mode():  # thread-local: entered here, on whichever thread runs the chunk
-            y = self._forward(ids, edges, z)                                  # (B, 3, H, W) in [-1, 1]
+            y = self._forward(ids, edges, z, noise)                                  # (B, 3, H, W) in [-1, 1]
             y = ((y.float().clamp_(-1, 1) + 1) * 127.5).round_().to(torch.uint8)
             return y.permute(0, 2, 3, 1).cpu().numpy()
 

@@ -432,11 +432,15 @@ class FastResBlock(nn.Module):
             w, b = folded_conv(getattr(block, name))
             self.register_buffer(f"{name}_w", w.to(dtype).contiguous(memory_format=CL), persistent=False)
             self.register_buffer(f"{name}_b", b.to(dtype) if b is not None else None, persistent=False)
+        self.noise = block.noise
+        for name in ("noise_0", "noise_1") if self.noise else ():
+            self.register_buffer(f"{name}_w", getattr(block, name).detach().to(dtype), persistent=False)  # (1, C, 1, 1)
         # the mlp_shared convs of norm_0, norm_1 (and norm_s) all read the same label map
         self.first = FirstConv([s.shared for s in self.spades], mode, relu=True, dtype=dtype)
         self.k = self.first.k
 
-    def forward(self, x: torch.Tensor, labels: LabelKeys, up: bool) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, labels: LabelKeys, up: bool, noise: torch.Tensor | None = None) -> torch.Tensor:
+        """noise: (B, 1, h, w) at the block's output size, for a block with noise inputs."""
         B = x.shape[0]
         size = (x.shape[2] * 2, x.shape[3] * 2) if up else tuple(x.shape[2:])
         regions = labels.regions(size, self.k)
@@ -449,8 +453,12 @@ class FastResBlock(nn.Module):
         if self.learned_shortcut:
             x_s = F.conv2d(self.norm_s(x, *gbs[2], up, act=False, reuse=reuse), self.conv_s_w, self.conv_s_b)
         dx = F.conv2d(self.norm_0(x, *gbs[0], up, act=True, reuse=reuse), self.conv_0_w, self.conv_0_b, padding=1)
+        if self.noise:
+            dx.addcmul_(noise, self.noise_0_w)
         dx = F.conv2d(self.norm_1(dx, *gbs[1], False, act=True, reuse=reuse), self.conv_1_w, self.conv_1_b,
                       padding=1)
+        if self.noise:
+            dx.addcmul_(noise, self.noise_1_w)
         if self.learned_shortcut:
             return dx.add_(x_s)
         if up:
@@ -463,7 +471,7 @@ class FastResBlock(nn.Module):
 # ---- 5. generator ----------------------------------------------------------------------------
 
 class FastGenerator(nn.Module):
-    """Inference-only SPADEGenerator on class ids: forward(ids, edges, z) -> (B, 3, H, W) in [-1, 1]."""
+    """Inference-only SPADEGenerator on class ids: forward(ids, edges, z, noise) -> (B, 3, H, W) in [-1, 1]."""
 
     def __init__(self, g: SPADEGenerator, dtype: torch.dtype = torch.float32, first_conv: str = "gather",
                  region_skip: bool = True, region_max_fraction: float = 0.9):
@@ -508,9 +516,14 @@ class FastGenerator(nn.Module):
                 m.mode = mode
 
     def forward(self, ids: torch.Tensor, edges: torch.Tensor | None = None,
-                z: torch.Tensor | None = None) -> torch.Tensor:
-        """ids: (B, H, W) long in 0..num_ids-1; edges: (B, H, W) bool or None (zeros); z: (B, z_dim)."""
+                z: torch.Tensor | None = None, noise: torch.Tensor | None = None) -> torch.Tensor:
+        """ids: (B, H, W) long in 0..num_ids-1; edges: (B, H, W) bool or None (zeros); z: (B, z_dim);
+        noise: (B, 1, H, W) for a generator with noise inputs (None: sampled)."""
         cfg, b = self.cfg, ids.shape[0]
+        if cfg.noise_inject:
+            if noise is None:
+                noise = torch.randn(b, 1, *ids.shape[1:], device=ids.device)
+            noise = noise.to(self.dtype)
         labels = LabelKeys(ids, edges, self.num_ids, self.has_edge, self.dtype, self.region_max_fraction)
         if cfg.use_vae:
             if z is None:
@@ -519,7 +532,9 @@ class FastGenerator(nn.Module):
             x = x.view(b, 16 * cfg.ngf, self.sh, self.sw).contiguous(memory_format=CL)  # (B, 16nf, sh, sw)
         else:
             x = self.fc_first(labels, (self.sh, self.sw))[0]                            # (B, 16nf, sh, sw)
+        H, W = ids.shape[1:]
         for block, up in zip(self.blocks, self.ups):
-            x = block(x, labels, up)
+            f = H // (x.shape[2] * (2 if up else 1))  # the block's output is 1/f of the image: every f-th pixel
+            x = block(x, labels, up, None if noise is None else noise[:, :, ::f, ::f])
         x = F.conv2d(F.leaky_relu(x, 0.2), self.img_w, self.img_b, padding=1)         # (B, 3, H, W)
         return torch.tanh_(x)

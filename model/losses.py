@@ -1,4 +1,5 @@
-"""Losses of the SPADE recipe: GAN (hinge / least squares / original), feature matching, KL, VGG."""
+"""Losses of the SPADE recipe: GAN (hinge / least squares / original), feature matching, KL, VGG;
+plus our small-compute L1 reconstruction."""
 
 from __future__ import annotations
 
@@ -29,6 +30,16 @@ def gan_loss(preds: list[list[torch.Tensor]], target_is_real: bool, for_discrimi
         else:
             raise ValueError(f"unknown GAN loss mode {mode!r}")
     return total / len(preds)
+
+
+def pooled_l1_loss(fake: torch.Tensor, real: torch.Tensor, pool: int = 1) -> torch.Tensor:
+    """L1 between images average-pooled by `pool` (1: plain pixel L1). Pooled, it still asks for
+    the target's colours and layout, but not for its fine texture: a pixel L1 pays for a blur
+    over any texture that does not land exactly on the target's."""
+    fake, real = fake.float(), real.float()
+    if pool > 1:
+        fake, real = F.avg_pool2d(fake, pool), F.avg_pool2d(real, pool)
+    return F.l1_loss(fake, real)
 
 
 def feature_matching_loss(fake: list[list[torch.Tensor]], real: list[list[torch.Tensor]],

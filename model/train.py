@@ -32,7 +32,7 @@ from model.encoder import reparameterize
 from model.inputs import semantic_input
 from model.io import build_networks, save_model
 from model.labels import LANDSCAPES, Palette
-from model.losses import VGGLoss, feature_matching_loss, gan_loss, kl_loss
+from model.losses import VGGLoss, feature_matching_loss, gan_loss, kl_loss, pooled_l1_loss
 
 
 @dataclass
@@ -55,6 +55,10 @@ class TrainConfig:
     lambda_vgg: float = 10.0            # VGG weight, used only when vgg_weights is given
     vgg_weights: str | None = None      # local VGG19 state dict (.safetensors / weights-only .pth)
     lambda_l1: float = 0.0              # L1 reconstruction through the encoder path (small-compute aid)
+    l1_pool: int = 1                    # compare for L1 after average pooling by this factor: > 1 keeps
+                                        # colour and layout but leaves fine texture to the GAN (losses.py)
+    lr_noise: float = 1.0               # LR multiplier for the generator's noise weights (noise_inject): the
+                                        # loss is even in each, so near 0 their gradients average out
     ema_decay: float = 0.0              # generator EMA decay (e.g. 0.999); 0 = off
     precision: str = "auto"             # auto | fp32 | bf16 | fp16 (autocast)
     device: str = "auto"                # auto | cpu | cuda | cuda:N | mps
@@ -255,7 +259,13 @@ class Trainer:
 
         # 2. optimisers (G and E share one, as in the release)
         g_params = list(self.G.parameters()) + (list(self.E.parameters()) if self.E is not None else [])
-        self.opt_G = torch.optim.Adam(g_params, lr=tc.lr_g, betas=(tc.beta1, tc.beta2))
+        noise = [p for n, p in self.G.named_parameters() if n.rsplit(".", 1)[-1] in ("noise_0", "noise_1")]
+        groups = [dict(params=[p for p in g_params if all(p is not q for q in noise)], lr_mult=1.0)]
+        if noise:  # its own group only when there is one: checkpoints of models without noise still load
+            groups.append(dict(params=noise, lr_mult=tc.lr_noise))
+        for g_ in groups:
+            g_["lr"] = tc.lr_g * g_["lr_mult"]
+        self.opt_G = torch.optim.Adam(groups, lr=tc.lr_g, betas=(tc.beta1, tc.beta2))
         self.opt_D = torch.optim.Adam(self.D.parameters(), lr=tc.lr_d, betas=(tc.beta1, tc.beta2))
         self.step = 0
         self.history: list[dict] = []
@@ -303,7 +313,7 @@ class Trainer:
             f = max(0.0, 1 - (self.step - tc.lr_decay_start) / max(1, tc.steps - tc.lr_decay_start))
         for o, lr in ((self.opt_G, tc.lr_g), (self.opt_D, tc.lr_d)):
             for group in o.param_groups:
-                group["lr"] = lr * f
+                group["lr"] = lr * f * group.get("lr_mult", 1.0)
 
     def discriminate(self, seg: torch.Tensor, fake: torch.Tensor, real: torch.Tensor):
         # one D pass over fake and real together, split afterwards (as the release does)
@@ -332,7 +342,7 @@ class Trainer:
             if self.vgg is not None:
                 losses["VGG"] = self.vgg(fake.float(), real.float()) * tc.lambda_vgg
             if tc.lambda_l1 > 0 and self.E is not None:
-                losses["L1"] = F.l1_loss(fake.float(), real.float()) * tc.lambda_l1
+                losses["L1"] = pooled_l1_loss(fake, real, tc.l1_pool) * tc.lambda_l1
         g_loss = sum(v.float() for v in losses.values())
         self.opt_G.zero_grad(set_to_none=True)
         g_loss.backward()
@@ -428,7 +438,13 @@ class Trainer:
         from model.io import load_state_into
         from safetensors.torch import load_file
         state = load_file(str(Path(folder) / "model.safetensors"))
-        load_state_into(unwrap(self.G), {k[5:]: v.float() for k, v in state.items() if k.startswith("netG.")}, "generator")
+        g_state = {k[5:]: v.float() for k, v in state.items() if k.startswith("netG.")}
+        # A model without noise inputs continues as one with them: noise weights start at zero,
+        # which leaves its output unchanged (model/blocks.py).
+        for k, v in unwrap(self.G).state_dict().items():
+            if k.rsplit(".", 1)[-1] in ("noise_0", "noise_1") and k not in g_state:
+                g_state[k] = torch.zeros_like(v)
+        load_state_into(unwrap(self.G), g_state, "generator")
         if self.E is not None:
             load_state_into(unwrap(self.E), {k[5:]: v.float() for k, v in state.items() if k.startswith("netE.")}, "encoder")
         if self.G_ema is not None:

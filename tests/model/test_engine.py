@@ -109,6 +109,17 @@ def test_different_seeds_differ(vae, labels):
     assert not np.array_equal(vae.synthesize(labels, seed=7), vae.synthesize(labels, seed=8))
 
 
+def test_the_seed_draws_the_noise_map_too():
+    noisy, still = _engine("landscapes"), _engine("landscapes", noise_inject=False)
+    lab = scene_labels(noisy.cfg, 1, seed=5)[0][0]
+    z = torch.randn(1, noisy.cfg.z_dim, generator=torch.Generator().manual_seed(2))
+    a = noisy.synthesize(lab, z=z, seed=7)
+    assert np.array_equal(a, noisy.synthesize(lab, z=z, seed=7))
+    assert np.abs(a.astype(int) - noisy.synthesize(lab, z=z, seed=8).astype(int)).mean() > 1
+    assert np.array_equal(noisy.synthesize(lab, z=z), noisy.synthesize(lab, z=z, seed=0))  # no seed: noise of seed 0
+    assert np.array_equal(still.synthesize(lab, z=z, seed=7), still.synthesize(lab, z=z, seed=8))
+
+
 def test_style_image_without_seed_uses_mu(vae, labels):
     mu, _ = vae.style_code(_style(1))
     assert np.array_equal(vae.synthesize(labels, style=_style(1)), vae.synthesize(labels, style=mu))
@@ -155,7 +166,7 @@ def test_mixing_at_0_and_1_equals_the_endpoints(vae, labels):
 def test_mixing_without_second_style_uses_seed_plus_one(vae, labels):
     z_b = torch.randn(1, vae.cfg.z_dim, generator=torch.Generator().manual_seed(11))
     assert np.array_equal(vae.synthesize(labels, style=_style(1), seed=10, mix=1.0),
-                          vae.synthesize(labels, z=z_b))
+                          vae.synthesize(labels, z=z_b, seed=10))  # with z given, the seed draws only the noise
 
 
 # ---- batches ----------------------------------------------------------------------------------------

@@ -21,7 +21,8 @@ CASES = {
     "ade20k": ("ade20k", dict(crop_size=64)),                               # don't care, no instances
     "cityscapes-more": ("cityscapes", dict(crop_size=128)),                 # aspect 2, 6 upsamplings
     "cityscapes-most": ("cityscapes", dict(crop_size=256, num_upsampling_layers="most")),
-    "landscapes-vae": ("landscapes", dict(crop_size=64)),                   # z from the encoder path
+    "landscapes-vae": ("landscapes", dict(crop_size=64)),                   # z from the encoder path, noise inputs
+    "landscapes-no-noise": ("landscapes", dict(crop_size=64, noise_inject=False)),
     "coco-vae-instance-norm": ("coco", dict(crop_size=64, use_vae=True, param_free_norm="instance")),
     "coco-kernel-1": ("coco", dict(crop_size=64, spade_kernel=1, spectral_norm_G=False)),
 }
@@ -55,11 +56,12 @@ def test_fast_generator_matches_plain(case, variant):
     m = random_model(cfg, seed=1)
     labels, inst = _inputs(cfg)
     z = torch.randn(2, cfg.z_dim, generator=torch.Generator().manual_seed(0)) if cfg.use_vae else None
+    noise = torch.randn(2, 1, *cfg.output_size, generator=torch.Generator().manual_seed(1)) if cfg.noise_inject else None
     with torch.inference_mode():
-        ref = m.generator(semantic_input(labels, cfg, inst), z)
+        ref = m.generator(semantic_input(labels, cfg, inst), z, noise=noise)
         edges = instance_edges(inst)[:, 0].bool() if inst is not None else None
         fast = FastGenerator(m.generator, torch.float32, **VARIANTS[variant])
-        out = fast(check_label_ids(labels, cfg), edges, z)
+        out = fast(check_label_ids(labels, cfg), edges, z, noise)
     assert out.shape == ref.shape == (2, 3, *cfg.output_size)
     torch.testing.assert_close(out, ref, **TOL)
 

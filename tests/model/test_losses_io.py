@@ -44,6 +44,16 @@ def test_kl_is_zero_for_standard_normal_and_matches_closed_form():
     assert kl_loss(mu, logvar, 1.0).item() == pytest.approx(0.5)
 
 
+def test_pooled_l1_asks_for_colour_but_not_for_the_targets_fine_texture():
+    from model.losses import pooled_l1_loss
+    flat = torch.zeros(1, 3, 16, 16)
+    checker = (torch.arange(16)[:, None] + torch.arange(16)[None, :]) % 2 * 1.0 - 0.5  # +-0.5, mean 0
+    textured = checker.expand(1, 3, 16, 16)
+    assert float(pooled_l1_loss(flat, textured)) == pytest.approx(0.5)       # pixels: blur is paid for
+    assert float(pooled_l1_loss(flat, textured, pool=4)) == pytest.approx(0.0)  # pooled: texture is free
+    assert float(pooled_l1_loss(flat + 0.3, textured, pool=4)) == pytest.approx(0.3)  # colour still counts
+
+
 def test_vgg_loss_needs_a_local_file_and_loads_torchvision_layout(tmp_path):
     with pytest.raises(ValueError, match="not found"):
         VGGLoss(tmp_path / "missing.pth")

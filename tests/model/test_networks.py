@@ -101,6 +101,59 @@ def test_label_map_reaches_the_output_only_through_spade():
         assert torch.equal(g(a, z), g(b, z))
 
 
+def _noise_pair(cfg: ModelConfig):
+    """A generator with noise inputs (weights zero) and the same weights without them (eval mode)."""
+    from model.bench import random_model  # BN statistics that keep tanh out of saturation
+    g = random_model(cfg, seed=0).generator
+    with torch.no_grad():
+        for n, p in g.named_parameters():
+            if "noise" in n:
+                p.zero_()
+    plain = SPADEGenerator(cfg.replace(noise_inject=False)).eval()
+    plain.load_state_dict({k: v for k, v in g.state_dict().items() if "noise" not in k})
+    return g, plain
+
+
+def test_noise_inputs_start_at_zero_so_a_model_without_them_continues_unchanged():
+    cfg = tiny("landscapes", crop_size=64)
+    assert cfg.noise_inject and not PRESETS["coco"].noise_inject  # ours only: release checkpoints have none
+    g, plain = _noise_pair(cfg)
+    seg, z = semantic_input(random_labels(cfg), cfg), torch.randn(1, cfg.z_dim)
+    with torch.no_grad():
+        assert torch.equal(g(seg, z, noise=torch.randn(1, 1, 64, 64)), plain(seg, z))
+
+
+def test_noise_at_one_pixel_changes_the_picture_only_near_that_pixel():
+    cfg = tiny("landscapes", crop_size=64)
+    g, _ = _noise_pair(cfg)
+    seg, z = semantic_input(random_labels(cfg), cfg), torch.randn(1, cfg.z_dim)
+    noise = torch.randn(1, 1, 64, 64)
+    poked = noise.clone()
+    poked[0, 0, 30, 40] += 3.0
+    with torch.no_grad():
+        g.up_3.noise_0.fill_(0.5)  # the full-resolution block: conv_0 -> conv_1 -> conv_img, radius 2
+        diff = (g(seg, z, noise=noise) - g(seg, z, noise=poked)).abs().amax(1)[0]
+    changed = diff > 1e-6
+    assert changed[30, 40]
+    rows, cols = changed.nonzero(as_tuple=True)
+    assert rows.min() >= 28 and rows.max() <= 32 and cols.min() >= 38 and cols.max() <= 42
+
+
+def test_low_resolution_blocks_read_every_fth_noise_pixel():
+    cfg = tiny("landscapes", crop_size=64)  # latent 2x2; G_middle_0 runs at 4x4: every 16th pixel
+    g, _ = _noise_pair(cfg)
+    seg, z = semantic_input(random_labels(cfg), cfg), torch.randn(1, cfg.z_dim)
+    noise = torch.randn(1, 1, 64, 64)
+    on_grid, off_grid = noise.clone(), noise.clone()
+    on_grid[0, 0, 16, 32] += 3.0
+    off_grid[0, 0, 17, 33] += 3.0
+    with torch.no_grad():
+        g.G_middle_0.noise_1.fill_(0.5)
+        ref = g(seg, z, noise=noise)
+        assert not torch.allclose(g(seg, z, noise=on_grid), ref)
+        assert torch.equal(g(seg, z, noise=off_grid), ref)
+
+
 def test_generator_without_vae_starts_from_downsampled_label_map():
     cfg = tiny("ade20k")
     g, e = build_networks(cfg)

@@ -33,6 +33,39 @@ def test_a_few_steps_decrease_the_reconstruction_loss_on_a_fixed_batch(tmp_path)
     assert sum(losses[-5:]) / 5 < 0.8 * sum(losses[:5]) / 5, losses
 
 
+def test_init_from_a_model_without_noise_inputs_keeps_its_pictures(tmp_path):
+    from model.io import save_model
+    from model.bench import random_model
+    from model.config import preset
+    from model.inputs import semantic_input
+    cfg = preset("landscapes", **TINY)
+    old = random_model(cfg.replace(noise_inject=False), seed=2)
+    save_model(tmp_path / "old", old.cfg, old.generator, old.encoder, old.palette)
+    t = Trainer(tiny_config(tmp_path))
+    assert t.cfg.noise_inject
+    t.init_from_model_folder(tmp_path / "old")
+    old = load_model(tmp_path / "old")  # what was saved (fp16), as the trainer read it
+    seg = semantic_input(torch.randint(0, 16, (1, 64, 64)), cfg)
+    z = torch.randn(1, 32)
+    g = t.inference_generator().eval()
+    with torch.no_grad():
+        torch.testing.assert_close(g(seg, z), old.generator.eval()(seg, z))
+    assert all(float(p.detach().abs().max()) == 0 for n, p in g.named_parameters() if "noise" in n)
+
+
+def test_noise_weights_get_their_own_learning_rate_through_the_decay(tmp_path):
+    t = Trainer(tiny_config(tmp_path, lr_g=1e-3, lr_noise=10.0, steps=10, lr_decay_start=5))
+    main, noise = t.opt_G.param_groups
+    assert noise["lr"] == pytest.approx(1e-2) and main["lr"] == pytest.approx(1e-3)
+    names = {id(p): n for n, p in t.G.named_parameters()}
+    assert sorted(names[id(p)].rsplit(".", 1)[-1] for p in noise["params"]) == ["noise_0"] * 7 + ["noise_1"] * 7
+    t.step = 8
+    t.set_lr()
+    assert noise["lr"] == pytest.approx(1e-2 * 0.4) and main["lr"] == pytest.approx(1e-3 * 0.4)
+    plain = Trainer(tiny_config(tmp_path / "plain", model=dict(TINY, noise_inject=False)))
+    assert len(plain.opt_G.param_groups) == 1  # as before noise inputs: older checkpoints' optimisers load
+
+
 def test_resume_gives_the_same_next_step_losses_as_an_uninterrupted_run(tmp_path):
     straight = Trainer(tiny_config(tmp_path / "a", steps=4))
     straight.fit(progress=False)
