@@ -8,7 +8,7 @@ import torch
 
 from model.cli import main as cli_main
 from model.config import preset
-from model.evaluate import colour_stats, confusion, frechet_distance, miou_and_accuracy
+from model.evaluate import colour_stats, confusion, frechet_distance, miou_and_accuracy, stripe_energy
 from model.io import build_networks, save_model
 from model.labels import LANDSCAPES
 
@@ -46,6 +46,20 @@ def test_frechet_distance_is_zero_for_identical_sets_and_positive_otherwise(tmp_
         frechet_distance(tmp_path / "nope.pt", a, b)
 
 
+def test_stripe_energy_tells_a_plaid_from_random_texture_of_the_same_strength():
+    rng = np.random.default_rng(0)
+    labels = np.zeros((1, 128, 128), np.int64)
+    labels[:, 80:] = 1                                        # two regions: the boundary is not texture
+    speckle = rng.normal(0, 20, (128, 128))
+    plaid = rng.normal(0, 20 / np.sqrt(2), (128, 1)) + rng.normal(0, 20 / np.sqrt(2), (1, 128))  # rows + columns
+    as_image = lambda t: np.repeat(np.clip(128 + t, 0, 255).astype(np.uint8)[None, :, :, None], 3, 3)  # noqa: E731
+    s_speckle, s_plaid = stripe_energy(as_image(speckle), labels)[0], stripe_energy(as_image(plaid), labels)[0]
+    assert s_plaid > 8 * s_speckle
+    flat = np.full((1, 128, 128, 3), 90, np.uint8)
+    flat[:, 80:] = 200                                         # a hard edge along the label boundary
+    assert stripe_energy(flat, labels)[0] == 0
+
+
 def test_eval_command_runs_end_to_end_on_a_tiny_model(tmp_path, monkeypatch):
     import model.evaluate as ev
     monkeypatch.setattr(ev, "train_segnet", lambda n, steps, progress: ev.SegNet(n).eval())
@@ -61,6 +75,7 @@ def test_eval_command_runs_end_to_end_on_a_tiny_model(tmp_path, monkeypatch):
     assert 0 <= r["miou_real"] <= 1 and 0 <= r["miou_generated"] <= 1
     assert 0 <= r["style_fraction"] <= 1
     assert r["diversity_l1"] > 0  # random z gives different images
+    assert r["stripes_real"] >= 0 and r["stripes_generated"] >= 0
     assert r["fid"] is None and "skipped" in r["fid_note"]
     assert (tmp_path / "seg.safetensors").is_file()  # trained once, reused next time
     from PIL import Image
