@@ -51,6 +51,10 @@ def test_init_from_a_model_without_noise_inputs_keeps_its_pictures(tmp_path):
     with torch.no_grad():
         torch.testing.assert_close(g(seg, z), old.generator.eval()(seg, z))
     assert all(float(p.detach().abs().max()) == 0 for n, p in g.named_parameters() if "noise" in n)
+    t2 = Trainer(tiny_config(tmp_path / "b", noise_init=0.1))
+    t2.init_from_model_folder(tmp_path / "old")
+    noise = [p for n, p in t2.inference_generator().named_parameters() if "noise" in n]
+    assert len(noise) == 14 and all(torch.all(p == 0.1) for p in noise)
 
 
 def test_noise_weights_get_their_own_learning_rate_through_the_decay(tmp_path):
