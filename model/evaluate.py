@@ -167,29 +167,13 @@ def colour_stats(img: np.ndarray) -> np.ndarray:
     return np.concatenate([x.mean(0), x.std(0), 0.5 * hist])
 
 
-def stripe_energy(images: np.ndarray, labels: np.ndarray, margin: int = 3) -> np.ndarray:
-    """Grid artefacts: fine-scale energy on row and column stripes inside class regions.
-
-    images (B, H, W, 3) uint8, labels (B, H, W) -> (B,) in squared grey levels per pixel.
-    The grey image minus its 5x5 mean is fine texture; only pixels at least `margin` from a label
-    boundary and the image border count (edges between classes are not texture). Its power
-    spectrum's energy on the lines kx = 0, +-1 or ky = 0, +-1 is what a plaid of row and column
-    stripes puts there, while random texture (flower speckle, grass) spreads over all frequencies.
-    Real renders score about 0.3-2; a visible plaid 5-30.
-    """
-    g = torch.from_numpy(np.ascontiguousarray(images)).float().mean(-1)[:, None]          # (B, 1, H, W)
-    fine = g - F.avg_pool2d(F.pad(g, (2, 2, 2, 2), mode="replicate"), 5, stride=1)
-    lab = torch.from_numpy(np.ascontiguousarray(labels)).float()[:, None]
-    k = 2 * margin + 1
-    inside = F.max_pool2d(lab, k, 1, margin) == -F.max_pool2d(-lab, k, 1, margin)  # one class around
-    inside[..., :margin, :] = inside[..., -margin:, :] = False
-    inside[..., :margin] = inside[..., -margin:] = False
-    h = (fine * inside)[:, 0]
-    power = torch.fft.fft2(h).abs() ** 2 / h[0].numel()              # sums to sum(h^2) (Parseval)
-    lines = [0, 1, -1]
-    on_axes = (power[:, :, lines].sum((1, 2)) + power[:, lines, :].sum((1, 2))
-               - power[:, lines][:, :, lines].sum((1, 2)))
-    return (on_axes / inside.sum((1, 2, 3)).clamp(min=1)).numpy()
+def stripe_energy(images: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Grid artefacts of uint8 images (B, H, W, 3) with their label maps (B, H, W): (B,) stripe
+    energy in squared grey levels per pixel (model.losses.stripe_energy). Real renders score
+    about 0.3-2; a visible plaid 5-30."""
+    from model.losses import stripe_energy as energy
+    x = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float()
+    return energy(x, torch.from_numpy(np.ascontiguousarray(labels))).numpy()
 
 
 # ---------------------------------------------------------------------------------------

@@ -42,6 +42,41 @@ def pooled_l1_loss(fake: torch.Tensor, real: torch.Tensor, pool: int = 1) -> tor
     return F.l1_loss(fake, real)
 
 
+def stripe_energy(images: torch.Tensor, labels: torch.Tensor, margin: int = 3) -> torch.Tensor:
+    """Grid artefacts: fine-scale energy on row and column stripes inside class regions.
+
+    images (B, 3, H, W) in any scale, labels (B, H, W) class ids -> (B,) in squared image units
+    per pixel (grey levels^2 for 0-255 images); differentiable in images.
+    The grey image minus its 5x5 mean is fine texture; only pixels at least `margin` from a label
+    boundary and the image border count (edges between classes are not texture). Its power
+    spectrum's energy on the lines kx = 0, +-1 or ky = 0, +-1 is what a plaid of row and column
+    stripes puts there, while random texture (flower speckle, grass) spreads over all frequencies.
+    """
+    g = images.float().mean(1, keepdim=True)                                         # (B, 1, H, W)
+    fine = g - F.avg_pool2d(F.pad(g, (2, 2, 2, 2), mode="replicate"), 5, stride=1)
+    lab = labels.float()[:, None]
+    k = 2 * margin + 1
+    inside = F.max_pool2d(lab, k, 1, margin) == -F.max_pool2d(-lab, k, 1, margin)  # one class around
+    inside[..., :margin, :] = inside[..., -margin:, :] = False
+    inside[..., :margin] = inside[..., -margin:] = False
+    h = (fine * inside)[:, 0]
+    spec = torch.fft.fft2(h)
+    power = (spec.real.square() + spec.imag.square()) / h[0].numel()  # sums to sum(h^2) (Parseval)
+    lines = [0, 1, -1]
+    on_axes = (power[:, :, lines].sum((1, 2)) + power[:, lines, :].sum((1, 2))
+               - power[:, lines][:, :, lines].sum((1, 2)))
+    return on_axes / inside.sum((1, 2, 3)).clamp(min=1)
+
+
+def stripe_loss(fake: torch.Tensor, real: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Stripe energy of the generated images (in [-1, 1]) beyond their real counterparts', in
+    grey levels^2: a plaid the generator draws where the real image has random texture costs,
+    texture as isotropic as the real one's does not."""
+    scale = 127.5  # [-1, 1] -> grey levels
+    excess = stripe_energy(fake * scale, labels) - stripe_energy(real * scale, labels).detach()
+    return F.relu(excess).mean()
+
+
 def feature_matching_loss(fake: list[list[torch.Tensor]], real: list[list[torch.Tensor]],
                           weight: float = 10.0) -> torch.Tensor:
     """L1 between D's intermediate features on fake and real, all stages but the last."""

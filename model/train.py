@@ -32,7 +32,7 @@ from model.encoder import reparameterize
 from model.inputs import semantic_input
 from model.io import build_networks, save_model
 from model.labels import LANDSCAPES, Palette
-from model.losses import VGGLoss, feature_matching_loss, gan_loss, kl_loss, pooled_l1_loss
+from model.losses import VGGLoss, feature_matching_loss, gan_loss, kl_loss, pooled_l1_loss, stripe_loss
 
 
 @dataclass
@@ -57,6 +57,8 @@ class TrainConfig:
     lambda_l1: float = 0.0              # L1 reconstruction through the encoder path (small-compute aid)
     l1_pool: int = 1                    # compare for L1 after average pooling by this factor: > 1 keeps
                                         # colour and layout but leaves fine texture to the GAN (losses.py)
+    lambda_stripes: float = 0.0         # penalty on row/column stripe energy beyond the real image's (grid artefacts;
+                                        # losses.stripe_loss, in grey levels^2: a visible plaid is 5-30)
     lr_noise: float = 1.0               # LR multiplier for the generator's noise weights (noise_inject)
     noise_init: float = 0.0             # --init-from a model without noise weights: they start here. The loss
                                         # is even in each, so at 0 their gradient averages out and they stay
@@ -345,6 +347,8 @@ class Trainer:
                 losses["VGG"] = self.vgg(fake.float(), real.float()) * tc.lambda_vgg
             if tc.lambda_l1 > 0 and self.E is not None:
                 losses["L1"] = pooled_l1_loss(fake, real, tc.l1_pool) * tc.lambda_l1
+            if tc.lambda_stripes > 0:
+                losses["Stripes"] = stripe_loss(fake, real, seg[:, :self.cfg.label_nc].argmax(1)) * tc.lambda_stripes
         g_loss = sum(v.float() for v in losses.values())
         self.opt_G.zero_grad(set_to_none=True)
         g_loss.backward()

@@ -54,6 +54,23 @@ def test_pooled_l1_asks_for_colour_but_not_for_the_targets_fine_texture():
     assert float(pooled_l1_loss(flat + 0.3, textured, pool=4)) == pytest.approx(0.3)  # colour still counts
 
 
+def test_stripe_loss_charges_a_plaid_beyond_the_real_images_and_its_gradient_removes_it():
+    from model.losses import stripe_loss
+    g = torch.Generator().manual_seed(0)
+    labels = torch.zeros(2, 64, 64, dtype=torch.long)
+    labels[:, 40:] = 3
+    real = (torch.rand(2, 3, 64, 64, generator=g) - 0.5) * 0.4                  # random texture
+    assert float(stripe_loss(real, real, labels)) == 0
+    plaid = (torch.randn(2, 1, 64, 1, generator=g) + torch.randn(2, 1, 1, 64, generator=g)) * 0.1
+    fake = (real + plaid).requires_grad_()
+    loss = stripe_loss(fake, real, labels)
+    assert float(loss) > 10
+    loss.backward()
+    assert torch.isfinite(fake.grad).all()
+    step = fake.detach() - 0.5 * fake.grad / fake.grad.abs().max()
+    assert float(stripe_loss(step, real, labels)) < float(loss)
+
+
 def test_vgg_loss_needs_a_local_file_and_loads_torchvision_layout(tmp_path):
     with pytest.raises(ValueError, match="not found"):
         VGGLoss(tmp_path / "missing.pth")
