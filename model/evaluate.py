@@ -176,6 +176,16 @@ def stripe_energy(images: np.ndarray, labels: np.ndarray) -> np.ndarray:
     return energy(x, torch.from_numpy(np.ascontiguousarray(labels))).numpy()
 
 
+def texture_energy(images: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """How much fine texture uint8 images (B, H, W, 3) have inside their class regions: (B,) mean
+    squared grey-level deviation from the 5x5 mean (model.losses.fine_texture). Soft pictures
+    score below the real renders."""
+    from model.losses import fine_texture
+    x = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float()
+    h, count = fine_texture(x, torch.from_numpy(np.ascontiguousarray(labels)))
+    return (h.square().sum((1, 2)) / count).numpy()
+
+
 # ---------------------------------------------------------------------------------------
 # The evaluation
 # ---------------------------------------------------------------------------------------
@@ -196,7 +206,7 @@ def evaluate(model_dir: str | Path, n: int = 500, pairs: int = 100, diversity_ma
     conf_real = torch.zeros(nc, nc, dtype=torch.long)
     conf_fake = torch.zeros(nc, nc, dtype=torch.long)
     reals, fakes = [], []
-    stripes_r, stripes_f = [], []
+    stripes_r, stripes_f, texture_r, texture_f = [], [], [], []
     for i in tqdm(range(0, n, batch), desc="held-out scenes", disable=not progress):
         scenes = [render_scene(HELDOUT_SEED + j, h, w) for j in range(i, min(n, i + batch))]
         labels = np.stack([s.labels for s in scenes])
@@ -207,6 +217,8 @@ def evaluate(model_dir: str | Path, n: int = 500, pairs: int = 100, diversity_ma
         conf_fake += confusion(segment(segnet, fake), target, nc)
         stripes_r.append(stripe_energy(real, labels))
         stripes_f.append(stripe_energy(fake, labels))
+        texture_r.append(texture_energy(real, labels))
+        texture_f.append(texture_energy(fake, labels))
         if inception is not None:
             reals.append(real)
             fakes.append(fake)
@@ -258,6 +270,8 @@ def evaluate(model_dir: str | Path, n: int = 500, pairs: int = 100, diversity_ma
         "pixel_acc_real": round(acc_r, 4), "pixel_acc_generated": round(acc_f, 4),
         "stripes_real": round(float(np.concatenate(stripes_r).mean()), 3),
         "stripes_generated": round(float(np.concatenate(stripes_f).mean()), 3),
+        "texture_real": round(float(np.concatenate(texture_r).mean()), 2),
+        "texture_generated": round(float(np.concatenate(texture_f).mean()), 2),
         "style_pairs": pairs if cfg.use_vae else 0,
         "style_fraction": None if style_fraction is None else round(style_fraction, 4),
         "diversity_l1": None if diversity is None else round(diversity, 4),
@@ -337,6 +351,9 @@ def format_report(r: dict) -> str:
     if r.get("stripes_real") is not None:
         lines.append(f"| grid artefacts: row/column stripe energy inside regions, real / generated | "
                      f"{r['stripes_real']:.2f} / {r['stripes_generated']:.2f} |")
+    if r.get("texture_real") is not None:
+        lines.append(f"| fine texture inside regions (grey levels^2), real / generated | "
+                     f"{r['texture_real']:.1f} / {r['texture_generated']:.1f} |")
     if r["style_fraction"] is not None:
         lines.append(f"| style: output closer to its style image ({r['style_pairs']} pairs, target >= 0.8) | {r['style_fraction']:.3f} |")
     if r["diversity_l1"] is not None:

@@ -42,16 +42,11 @@ def pooled_l1_loss(fake: torch.Tensor, real: torch.Tensor, pool: int = 1) -> tor
     return F.l1_loss(fake, real)
 
 
-def stripe_energy(images: torch.Tensor, labels: torch.Tensor, margin: int = 3) -> torch.Tensor:
-    """Grid artefacts: fine-scale energy on row and column stripes inside class regions.
+def fine_texture(images: torch.Tensor, labels: torch.Tensor, margin: int = 3) -> tuple[torch.Tensor, torch.Tensor]:
+    """The grey image minus its 5x5 mean (fine texture), zero except at pixels at least `margin`
+    from a label boundary and the image border (edges between classes are not texture).
 
-    images (B, 3, H, W) in any scale, labels (B, H, W) class ids -> (B,) in squared image units
-    per pixel (grey levels^2 for 0-255 images); differentiable in images.
-    The grey image minus its 5x5 mean is fine texture; only pixels at least `margin` from a label
-    boundary and the image border count (edges between classes are not texture). Its power
-    spectrum's energy on the lines kx = 0, +-1 or ky = 0, +-1 is what a plaid of row and column
-    stripes puts there, while random texture (flower speckle, grass) spreads over all frequencies.
-    """
+    images (B, 3, H, W), labels (B, H, W) -> texture (B, H, W) and its pixel count (B,)."""
     g = images.float().mean(1, keepdim=True)                                         # (B, 1, H, W)
     fine = g - F.avg_pool2d(F.pad(g, (2, 2, 2, 2), mode="replicate"), 5, stride=1)
     lab = labels.float()[:, None]
@@ -59,13 +54,24 @@ def stripe_energy(images: torch.Tensor, labels: torch.Tensor, margin: int = 3) -
     inside = F.max_pool2d(lab, k, 1, margin) == -F.max_pool2d(-lab, k, 1, margin)  # one class around
     inside[..., :margin, :] = inside[..., -margin:, :] = False
     inside[..., :margin] = inside[..., -margin:] = False
-    h = (fine * inside)[:, 0]
+    return (fine * inside)[:, 0], inside.sum((1, 2, 3)).clamp(min=1)
+
+
+def stripe_energy(images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Grid artefacts: fine-texture energy on row and column stripes inside class regions.
+
+    images (B, 3, H, W) in any scale, labels (B, H, W) class ids -> (B,) in squared image units
+    per pixel (grey levels^2 for 0-255 images); differentiable in images. The texture's power
+    spectrum's energy on the lines kx = 0, +-1 or ky = 0, +-1 is what a plaid of row and column
+    stripes puts there, while random texture (flower speckle, grass) spreads over all frequencies.
+    """
+    h, count = fine_texture(images, labels)
     spec = torch.fft.fft2(h)
     power = (spec.real.square() + spec.imag.square()) / h[0].numel()  # sums to sum(h^2) (Parseval)
     lines = [0, 1, -1]
     on_axes = (power[:, :, lines].sum((1, 2)) + power[:, lines, :].sum((1, 2))
                - power[:, lines][:, :, lines].sum((1, 2)))
-    return on_axes / inside.sum((1, 2, 3)).clamp(min=1)
+    return on_axes / count
 
 
 def stripe_loss(fake: torch.Tensor, real: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:

@@ -8,7 +8,7 @@ import torch
 
 from model.cli import main as cli_main
 from model.config import preset
-from model.evaluate import colour_stats, confusion, frechet_distance, miou_and_accuracy, stripe_energy
+from model.evaluate import colour_stats, confusion, frechet_distance, miou_and_accuracy, stripe_energy, texture_energy
 from model.io import build_networks, save_model
 from model.labels import LANDSCAPES
 
@@ -58,6 +58,8 @@ def test_stripe_energy_tells_a_plaid_from_random_texture_of_the_same_strength():
     flat = np.full((1, 128, 128, 3), 90, np.uint8)
     flat[:, 80:] = 200                                         # a hard edge along the label boundary
     assert stripe_energy(flat, labels)[0] == 0
+    assert texture_energy(flat, labels)[0] == 0
+    assert texture_energy(as_image(speckle), labels)[0] > 100  # ~ 20^2 less what the 5x5 mean keeps
 
 
 def test_eval_command_runs_end_to_end_on_a_tiny_model(tmp_path, monkeypatch):
@@ -76,6 +78,7 @@ def test_eval_command_runs_end_to_end_on_a_tiny_model(tmp_path, monkeypatch):
     assert 0 <= r["style_fraction"] <= 1
     assert r["diversity_l1"] > 0  # random z gives different images
     assert r["stripes_real"] >= 0 and r["stripes_generated"] >= 0
+    assert r["texture_real"] > 0 and r["texture_generated"] >= 0
     assert r["fid"] is None and "skipped" in r["fid_note"]
     assert (tmp_path / "seg.safetensors").is_file()  # trained once, reused next time
     from PIL import Image
