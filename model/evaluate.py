@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+PLAID_STRIPES = 5.0            # stripe energy above which a grid is plainly visible (real renders: 0.2-3)
 HELDOUT_SEED = 2_000_000_000   # held-out scenes: seeds from here on (training uses small indices)
 SEGNET_TRAIN_SEED = 1_500_000_000
 SEG_SIZE = 128                 # the segmentation network sees 128x128 (area-downsampled) images
@@ -270,6 +271,8 @@ def evaluate(model_dir: str | Path, n: int = 500, pairs: int = 100, diversity_ma
         "pixel_acc_real": round(acc_r, 4), "pixel_acc_generated": round(acc_f, 4),
         "stripes_real": round(float(np.concatenate(stripes_r).mean()), 3),
         "stripes_generated": round(float(np.concatenate(stripes_f).mean()), 3),
+        "plaid_fraction_real": round(float((np.concatenate(stripes_r) > PLAID_STRIPES).mean()), 4),
+        "plaid_fraction_generated": round(float((np.concatenate(stripes_f) > PLAID_STRIPES).mean()), 4),
         "texture_real": round(float(np.concatenate(texture_r).mean()), 2),
         "texture_generated": round(float(np.concatenate(texture_f).mean()), 2),
         "style_pairs": pairs if cfg.use_vae else 0,
@@ -351,6 +354,8 @@ def format_report(r: dict) -> str:
     if r.get("stripes_real") is not None:
         lines.append(f"| grid artefacts: row/column stripe energy inside regions, real / generated | "
                      f"{r['stripes_real']:.2f} / {r['stripes_generated']:.2f} |")
+        lines.append(f"| images with a visible grid (stripe energy > {PLAID_STRIPES:g}), real / generated | "
+                     f"{r['plaid_fraction_real']:.3f} / {r['plaid_fraction_generated']:.3f} |")
     if r.get("texture_real") is not None:
         lines.append(f"| fine texture inside regions (grey levels^2), real / generated | "
                      f"{r['texture_real']:.1f} / {r['texture_generated']:.1f} |")
