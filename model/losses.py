@@ -74,6 +74,38 @@ def stripe_energy(images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     return on_axes / count
 
 
+def texture_bands(images: torch.Tensor, labels: torch.Tensor, angles: int = 6,
+                  radii: tuple[float, ...] = (0.05, 0.15, 0.3, 0.75)) -> torch.Tensor:
+    """Fine-texture energy inside class regions by orientation and scale: (B, angles * (len(radii) - 1))
+    in squared image units per pixel. Bands are `angles` equal sectors of orientation (0-180
+    degrees) times rings of spatial frequency `radii` (cycles per pixel). Random texture spreads its
+    energy over the bands like the real image's does; a hatch or a grid piles it into a few."""
+    h, count = fine_texture(images, labels)
+    spec = torch.fft.fft2(h)
+    power = (spec.real.square() + spec.imag.square()) / h[0].numel()  # (B, H, W), sums to sum(h^2)
+    H, W = h.shape[1:]
+    fy = torch.fft.fftfreq(H, device=h.device)[:, None].expand(H, W)
+    fx = torch.fft.fftfreq(W, device=h.device)[None, :].expand(H, W)
+    ring = torch.bucketize(torch.sqrt(fx.square() + fy.square()), torch.tensor(radii, device=h.device)) - 1
+    sector = (torch.remainder(torch.atan2(fy, fx), torch.pi) / torch.pi * angles).long().clamp(max=angles - 1)
+    inside = (ring >= 0) & (ring < len(radii) - 1)
+    band = torch.where(inside, ring * angles + sector, 0).flatten()
+    n_bands = angles * (len(radii) - 1)
+    out = torch.zeros(h.shape[0], n_bands, device=h.device, dtype=power.dtype)
+    out.index_add_(1, band[inside.flatten()], power.flatten(1)[:, inside.flatten()])
+    return out / count[:, None]
+
+
+def band_loss(fake: torch.Tensor, real: torch.Tensor, labels: torch.Tensor, floor: float = 1.0) -> torch.Tensor:
+    """Mean |log| ratio of the generated and the real images' texture bands (images in [-1, 1], energy
+    in grey levels^2, `floor` added to both): texture missing (soft pictures) and texture piled into
+    a few orientations (hatching, grids) both cost; texture like the real one's does not."""
+    scale = 127.5
+    fb = texture_bands(fake * scale, labels)
+    rb = texture_bands(real * scale, labels).detach()
+    return (torch.log(fb + floor) - torch.log(rb + floor)).abs().mean()
+
+
 def stripe_loss(fake: torch.Tensor, real: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """Stripe energy of the generated images (in [-1, 1]) beyond their real counterparts', in
     grey levels^2: a plaid the generator draws where the real image has random texture costs,

@@ -32,7 +32,7 @@ from model.encoder import reparameterize
 from model.inputs import semantic_input
 from model.io import build_networks, save_model
 from model.labels import LANDSCAPES, Palette
-from model.losses import VGGLoss, feature_matching_loss, gan_loss, kl_loss, pooled_l1_loss, stripe_loss
+from model.losses import VGGLoss, feature_matching_loss, gan_loss, kl_loss, pooled_l1_loss, stripe_loss, band_loss
 
 
 @dataclass
@@ -59,6 +59,8 @@ class TrainConfig:
                                         # colour and layout but leaves fine texture to the GAN (losses.py)
     lambda_stripes: float = 0.0         # penalty on row/column stripe energy beyond the real image's (grid artefacts;
                                         # losses.stripe_loss, in grey levels^2: a visible plaid is 5-30)
+    lambda_bands: float = 0.0           # texture bands: mean |log ratio| of generated vs real fine-texture energy by
+                                        # orientation and scale inside class regions (losses.band_loss)
     lr_noise: float = 1.0               # LR multiplier for the generator's noise weights (noise_inject)
     noise_init: float = 0.0             # --init-from a model without noise weights: they start here. The loss
                                         # is even in each, so at 0 their gradient averages out and they stay
@@ -347,8 +349,11 @@ class Trainer:
                 losses["VGG"] = self.vgg(fake.float(), real.float()) * tc.lambda_vgg
             if tc.lambda_l1 > 0 and self.E is not None:
                 losses["L1"] = pooled_l1_loss(fake, real, tc.l1_pool) * tc.lambda_l1
+            ids = seg[:, :self.cfg.label_nc].argmax(1)
             if tc.lambda_stripes > 0:
-                losses["Stripes"] = stripe_loss(fake, real, seg[:, :self.cfg.label_nc].argmax(1)) * tc.lambda_stripes
+                losses["Stripes"] = stripe_loss(fake, real, ids) * tc.lambda_stripes
+            if tc.lambda_bands > 0:
+                losses["Bands"] = band_loss(fake, real, ids) * tc.lambda_bands
         g_loss = sum(v.float() for v in losses.values())
         self.opt_G.zero_grad(set_to_none=True)
         g_loss.backward()

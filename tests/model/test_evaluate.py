@@ -79,7 +79,7 @@ def test_eval_command_runs_end_to_end_on_a_tiny_model(tmp_path, monkeypatch):
     assert r["diversity_l1"] > 0  # random z gives different images
     assert r["stripes_real"] >= 0 and r["stripes_generated"] >= 0
     assert 0 <= r["plaid_fraction_real"] <= 1 and 0 <= r["plaid_fraction_generated"] <= 1
-    assert r["texture_real"] > 0 and r["texture_generated"] >= 0
+    assert r["texture_real"] > 0 and r["texture_generated"] >= 0 and r["texture_band_distance"] > 0
     assert r["fid"] is None and "skipped" in r["fid_note"]
     assert (tmp_path / "seg.safetensors").is_file()  # trained once, reused next time
     from PIL import Image

@@ -71,6 +71,25 @@ def test_stripe_loss_charges_a_plaid_beyond_the_real_images_and_its_gradient_rem
     assert float(stripe_loss(step, real, labels)) < float(loss)
 
 
+def test_band_loss_is_small_for_a_new_draw_of_the_same_texture_and_large_for_hatching_or_blur():
+    import math
+    from model.losses import band_loss, texture_bands
+    g = torch.Generator().manual_seed(0)
+    labels = torch.zeros(1, 128, 128, dtype=torch.long)
+    speckle = lambda: (torch.rand(1, 3, 128, 128, generator=g) - 0.5) * 0.5  # noqa: E731
+    y, x = torch.meshgrid(torch.arange(128), torch.arange(128), indexing="ij")
+    hatch = (torch.sin((x + y) * 2 * math.pi / 5) * 0.25).expand(1, 3, 128, 128)  # diagonal lines
+    real = speckle()
+    assert float(band_loss(speckle(), real, labels)) < 0.1
+    assert float(band_loss(hatch, real, labels)) > 1.0
+    assert float(band_loss(torch.zeros_like(real), real, labels)) > 1.0
+    bands = texture_bands(hatch * 127.5, labels)[0]
+    assert float(bands.max()) > 0.9 * float(bands.sum())  # one orientation and scale holds the hatch
+    fake = torch.zeros_like(real).requires_grad_()
+    band_loss(fake + 0.01 * speckle(), real, labels).backward()
+    assert torch.isfinite(fake.grad).all()
+
+
 def test_vgg_loss_needs_a_local_file_and_loads_torchvision_layout(tmp_path):
     with pytest.raises(ValueError, match="not found"):
         VGGLoss(tmp_path / "missing.pth")
