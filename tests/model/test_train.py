@@ -1,5 +1,6 @@
 """Training: the loss goes down, resume is exact, checkpoints survive kill -9, DDP stays in sync."""
 
+import math
 import os
 import signal
 import subprocess
@@ -68,6 +69,15 @@ def test_noise_weights_get_their_own_learning_rate_through_the_decay(tmp_path):
     assert noise["lr"] == pytest.approx(1e-2 * 0.4) and main["lr"] == pytest.approx(1e-3 * 0.4)
     plain = Trainer(tiny_config(tmp_path / "plain", model=dict(TINY, noise_inject=False)))
     assert len(plain.opt_G.param_groups) == 1  # as before noise inputs: older checkpoints' optimisers load
+
+
+def test_texture_terms_join_the_generator_loss_when_weighted(tmp_path):
+    t = Trainer(tiny_config(tmp_path, lambda_stripes=0.2, lambda_bands=1.0, l1_pool=4, lambda_l1=1.0))
+    seg, real = t.to_inputs(next(iter(t.loader())))
+    losses = t.train_step(seg, real)
+    assert {"Stripes", "Bands", "L1"} <= set(losses)
+    assert all(math.isfinite(v) for v in losses.values())
+    assert "Bands" not in Trainer(tiny_config(tmp_path / "plain")).train_step(seg, real)
 
 
 def test_resume_gives_the_same_next_step_losses_as_an_uninterrupted_run(tmp_path):
