@@ -405,7 +405,7 @@ class Engine:
                         noise: torch.Tensor | None) -> np.ndarray:
         """3. generate + 4. post-process: (B, H, W) ids -> (B, H, W, 3) uint8 on the CPU."""
         with torch.inference_mode():  # thread-local: entered here, on whichever thread runs the chunk
-            y = self._forward(ids, edges, z, noise)                                  # (B, 3, H, W) in [-1, 1]
+            y = self._forward(ids, edges, z, noise)                           # (B, 3, H, W) in [-1, 1]
             y = ((y.float().clamp_(-1, 1) + 1) * 127.5).round_().to(torch.uint8)
             return y.permute(0, 2, 3, 1).cpu().numpy()
 
