@@ -14,6 +14,7 @@ import time
 import numpy as np
 
 from model.bench import scene_labels
+from model.blocks import is_noise_weight
 from model.engine import Engine
 from model.io import SpadeModel, load_model
 
@@ -22,7 +23,7 @@ def without_noise(m: SpadeModel) -> SpadeModel:
     from model.generator import SPADEGenerator
     cfg = m.cfg.replace(noise_inject=False)
     g = SPADEGenerator(cfg)
-    g.load_state_dict({k: v for k, v in m.generator.state_dict().items() if ".noise_" not in k})
+    g.load_state_dict({k: v for k, v in m.generator.state_dict().items() if not is_noise_weight(k)})
     return SpadeModel(cfg, g.eval(), m.encoder, m.palette)
 
 

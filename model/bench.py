@@ -24,6 +24,7 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
+from model.blocks import is_noise_weight  # noqa: E402
 from model.config import PRESETS, ModelConfig, preset  # noqa: E402
 from model.io import SpadeModel, build_networks, load_model  # noqa: E402
 from model.labels import LANDSCAPES, Palette, generated_palette  # noqa: E402
@@ -131,7 +132,7 @@ def random_model(cfg: ModelConfig, seed: int = 0, calibrate: bool = True) -> Spa
                 m.weight_u.copy_(u)
                 m.weight_v.copy_(v)
         for name, p in g.named_parameters():
-            if name.rsplit(".", 1)[-1] in ("noise_0", "noise_1"):  # trained ones are not zero
+            if is_noise_weight(name):  # trained ones are not zero
                 p.normal_(0.0, 0.3)
         g.eval()
         if calibrate:

@@ -17,6 +17,14 @@ from torch.nn.utils import spectral_norm
 from model.spade import SPADE
 
 
+NOISE_WEIGHTS = ("noise_0", "noise_1")
+
+
+def is_noise_weight(name: str) -> bool:
+    """Whether a parameter / state-dict name (e.g. "up_3.noise_0") is a block's noise weight."""
+    return name.rsplit(".", 1)[-1] in NOISE_WEIGHTS
+
+
 class SPADEResBlock(nn.Module):
     def __init__(self, fin: int, fout: int, label_nc: int, norm: str = "syncbatch",
                  spade_hidden: int = 128, spade_kernel: int = 3, spectral: bool = True,

@@ -40,7 +40,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from model.blocks import SPADEResBlock
+from model.blocks import NOISE_WEIGHTS, SPADEResBlock
 from model.config import ModelConfig
 from model.generator import SPADEGenerator
 from model.spade import SPADE
@@ -433,7 +433,7 @@ class FastResBlock(nn.Module):
             self.register_buffer(f"{name}_w", w.to(dtype).contiguous(memory_format=CL), persistent=False)
             self.register_buffer(f"{name}_b", b.to(dtype) if b is not None else None, persistent=False)
         self.noise = block.noise
-        for name in ("noise_0", "noise_1") if self.noise else ():
+        for name in NOISE_WEIGHTS if self.noise else ():
             self.register_buffer(f"{name}_w", getattr(block, name).detach().to(dtype), persistent=False)  # (1, C, 1, 1)
         # the mlp_shared convs of norm_0, norm_1 (and norm_s) all read the same label map
         self.first = FirstConv([s.shared for s in self.spades], mode, relu=True, dtype=dtype)

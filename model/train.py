@@ -26,6 +26,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel as DDP
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+from model.blocks import is_noise_weight
 from model.config import ModelConfig, preset
 from model.discriminator import MultiscaleDiscriminator
 from model.encoder import reparameterize
@@ -265,8 +266,9 @@ class Trainer:
 
         # 2. optimisers (G and E share one, as in the release)
         g_params = list(self.G.parameters()) + (list(self.E.parameters()) if self.E is not None else [])
-        noise = [p for n, p in self.G.named_parameters() if n.rsplit(".", 1)[-1] in ("noise_0", "noise_1")]
-        groups = [dict(params=[p for p in g_params if all(p is not q for q in noise)], lr_mult=1.0)]
+        noise = [p for n, p in self.G.named_parameters() if is_noise_weight(n)]
+        noise_ids = {id(p) for p in noise}
+        groups = [dict(params=[p for p in g_params if id(p) not in noise_ids], lr_mult=1.0)]
         if noise:  # its own group only when there is one: checkpoints of models without noise still load
             groups.append(dict(params=noise, lr_mult=tc.lr_noise))
         for g_ in groups:
@@ -349,11 +351,12 @@ class Trainer:
                 losses["VGG"] = self.vgg(fake.float(), real.float()) * tc.lambda_vgg
             if tc.lambda_l1 > 0 and self.E is not None:
                 losses["L1"] = pooled_l1_loss(fake, real, tc.l1_pool) * tc.lambda_l1
-            ids = seg[:, :self.cfg.label_nc].argmax(1)
-            if tc.lambda_stripes > 0:
-                losses["Stripes"] = stripe_loss(fake, real, ids) * tc.lambda_stripes
-            if tc.lambda_bands > 0:
-                losses["Bands"] = band_loss(fake, real, ids) * tc.lambda_bands
+            if tc.lambda_stripes > 0 or tc.lambda_bands > 0:
+                ids = seg[:, :self.cfg.label_nc].argmax(1)  # the texture terms compare within class regions
+                if tc.lambda_stripes > 0:
+                    losses["Stripes"] = stripe_loss(fake, real, ids) * tc.lambda_stripes
+                if tc.lambda_bands > 0:
+                    losses["Bands"] = band_loss(fake, real, ids) * tc.lambda_bands
         g_loss = sum(v.float() for v in losses.values())
         self.opt_G.zero_grad(set_to_none=True)
         g_loss.backward()
@@ -453,7 +456,7 @@ class Trainer:
         # A model without noise inputs continues as one with them: its noise weights start at
         # noise_init (0 leaves its pictures unchanged; model/blocks.py).
         for k, v in unwrap(self.G).state_dict().items():
-            if k.rsplit(".", 1)[-1] in ("noise_0", "noise_1") and k not in g_state:
+            if is_noise_weight(k) and k not in g_state:
                 g_state[k] = torch.full_like(v, self.tc.noise_init)
         load_state_into(unwrap(self.G), g_state, "generator")
         if self.E is not None:
